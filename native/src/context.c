@@ -1,0 +1,72 @@
+/* context.c: creating and freeing contexts: one scratch allocation sized from the model. */
+#include "context.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "cpu_features.h"
+#include "platform.h"
+
+static size_t max_size(size_t a, size_t b) {
+    return a > b ? a : b;
+}
+
+struct rwkv_context * rwkv_context_create(struct rwkv_model * model, uint32_t n_threads, struct rwkv_error * err, bool print) {
+    if (n_threads == 0) {
+        n_threads = rwkv_cpu_count();
+    }
+    if (n_threads > 256) {
+        n_threads = 256;
+    }
+    struct rwkv_context * ctx = calloc(1, sizeof(*ctx));
+    if (!ctx) {
+        rwkv_fail(err, print, RWKV_ERROR_CTX | RWKV_ERROR_ALLOC, "out of memory allocating a context");
+        return NULL;
+    }
+    const size_t C = model->n_embed, T = RWKV_MAX_CHUNK;
+    const size_t widest_row = max_size(max_size(C, model->n_ffn), model->lora_max);
+    const size_t n_floats = BUF_COUNT * T * C + T * model->n_ffn + T * 5 * model->lora_max
+        + n_threads * widest_row + model->state_len + C;
+    ctx->memory = malloc(n_floats * sizeof(float));
+    ctx->pool = rwkv_threadpool_create(n_threads);
+    if (!ctx->memory || !ctx->pool) {
+        rwkv_threadpool_free(ctx->pool);
+        free(ctx->memory);
+        free(ctx);
+        rwkv_fail(err, print, RWKV_ERROR_CTX | RWKV_ERROR_ALLOC,
+            "cannot allocate a context: %zu MiB of scratch memory and %u threads", n_floats * sizeof(float) >> 20, n_threads);
+        return NULL;
+    }
+    float * next = ctx->memory;
+    for (int i = 0; i < BUF_COUNT; i++) {
+        ctx->buffers[i] = next;
+        next += T * C;
+    }
+    ctx->ffn_hidden = next;
+    next += T * model->n_ffn;
+    ctx->lora_hidden = next;
+    next += T * 5 * model->lora_max;
+    ctx->row_scratch = next;
+    ctx->row_scratch_floats = widest_row;
+    next += n_threads * widest_row;
+    ctx->state = next;
+    next += model->state_len;
+    ctx->last_x = next;
+
+    rwkv_model_retain(model);
+    ctx->model = model;
+    ctx->kernels = rwkv_best_kernels();
+    ctx->n_threads = n_threads;
+    ctx->print_errors = print;
+    rwkv_error_clear(&ctx->error);
+    return ctx;
+}
+
+void rwkv_context_free(struct rwkv_context * ctx) {
+    if (!ctx) {
+        return;
+    }
+    rwkv_threadpool_free(ctx->pool);
+    rwkv_model_release(ctx->model);
+    free(ctx->memory);
+    free(ctx);
+}

@@ -1,0 +1,75 @@
+/* cpu_features.c: CPU feature probe and the one-time choice of the kernel table. */
+#include "cpu_features.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cpu_features {
+    bool avx2, fma, f16c, avx512f, avx512vnni, neon;
+};
+
+static struct cpu_features probe(void) {
+    struct cpu_features f = {0};
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+    __builtin_cpu_init();
+    f.avx2 = __builtin_cpu_supports("avx2");
+    f.fma = __builtin_cpu_supports("fma");
+    f.avx512f = __builtin_cpu_supports("avx512f");
+    f.avx512vnni = __builtin_cpu_supports("avx512vnni");
+    /* Older gcc has no "f16c" name for __builtin_cpu_supports: read CPUID leaf 1, ECX bit 29. */
+    {
+        unsigned int eax = 1, ebx = 0, ecx = 0, edx = 0;
+        __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
+        f.f16c = (ecx >> 29) & 1;
+    }
+#elif defined(__aarch64__)
+    f.neon = true;
+#endif
+    return f;
+}
+
+static const struct rwkv_kernels * choose(const struct cpu_features * f) {
+    const char * forced = getenv("RWKV_CPU_FEATURES");
+    if (forced && strcmp(forced, "scalar") == 0) {
+        return &rwkv_kernels_scalar;
+    }
+#if defined(RWKV_HAVE_AVX2_KERNELS)
+    if (f->avx2 && f->fma && f->f16c) {
+        return &rwkv_kernels_avx2;
+    }
+#endif
+    return &rwkv_kernels_scalar;
+}
+
+static _Atomic(const struct rwkv_kernels *) chosen_kernels;
+static char features_string[256];
+static atomic_int features_string_state;  /* 0 unset, 1 being written, 2 ready */
+
+const struct rwkv_kernels * rwkv_best_kernels(void) {
+    const struct rwkv_kernels * k = atomic_load(&chosen_kernels);
+    if (!k) {
+        /* Racing threads compute the same answer; storing it twice is harmless. */
+        struct cpu_features f = probe();
+        k = choose(&f);
+        atomic_store(&chosen_kernels, k);
+    }
+    return k;
+}
+
+const char * rwkv_cpu_features_string(void) {
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&features_string_state, &expected, 1)) {
+        struct cpu_features f = probe();
+        snprintf(features_string, sizeof(features_string),
+            "AVX2 = %d | FMA = %d | F16C = %d | AVX512F = %d | AVX512_VNNI = %d | NEON = %d | kernels = %s",
+            f.avx2, f.fma, f.f16c, f.avx512f, f.avx512vnni, f.neon, rwkv_best_kernels()->name);
+        atomic_store(&features_string_state, 2);
+    }
+    while (atomic_load(&features_string_state) != 2) {
+        /* another thread is writing it: a few microseconds at most */
+    }
+    return features_string;
+}

@@ -1,0 +1,406 @@
+/* eval.c: the forward pass. A chunk of T tokens goes through each layer together: matrix
+ * products for all T tokens at once (each weight row is read once per chunk), the WKV
+ * recurrence token by token. Activations are float32 throughout. */
+#include "eval.h"
+
+#include <math.h>
+#include <string.h>
+#include "ops.h"
+#include "wkv.h"
+
+/* ---- matrix products, split by rows across the thread pool ---- */
+
+struct matmul_job {
+    struct rwkv_context * ctx;
+    const struct rwkv_matrix * m;
+    size_t row_begin, n_rows;  /* the rows of m used, as outputs 0..n_rows-1 */
+    const float * x;           /* T inputs of m->n_in floats, x_stride apart */
+    size_t x_stride;
+    float * y;                 /* T outputs of n_rows floats, y_stride apart */
+    size_t y_stride;
+    size_t T;
+};
+
+/* Rows per thread are split at multiples of 16 so threads never share a cache line of y. */
+#define ROW_ALIGN 16
+
+static void matmul_task(void * arg, uint32_t thread_index, uint32_t n_threads) {
+    const struct matmul_job * job = arg;
+    const size_t n_groups = (job->n_rows + ROW_ALIGN - 1) / ROW_ALIGN;
+    const size_t first = n_groups * thread_index / n_threads * ROW_ALIGN;
+    size_t last = n_groups * (thread_index + 1) / n_threads * ROW_ALIGN;
+    if (last > job->n_rows) {
+        last = job->n_rows;
+    }
+    const struct rwkv_matrix * m = job->m;
+    const struct rwkv_kernels * k = job->ctx->kernels;
+    const bool f16 = m->type != 0;
+    float * widened = job->ctx->row_scratch + (size_t) thread_index * job->ctx->row_scratch_floats;
+    for (size_t row = first; row < last; row++) {
+        const uint8_t * w = m->data + (job->row_begin + row) * m->row_bytes;
+        if (job->T == 1) {
+            job->y[row] = f16 ? k->dot_f16(w, job->x, m->n_in) : k->dot_f32(w, job->x, m->n_in);
+            continue;
+        }
+        if (f16) {
+            k->f16_to_f32(w, widened, m->n_in);  /* once per row, reused by every token */
+            w = (const uint8_t *) widened;
+        }
+        for (size_t t = 0; t < job->T; t++) {
+            job->y[t * job->y_stride + row] = k->dot_f32(w, job->x + t * job->x_stride, m->n_in);
+        }
+    }
+}
+
+static void matmul_rows(struct rwkv_context * ctx, const struct rwkv_matrix * m, size_t row_begin, size_t n_rows,
+                        const float * x, size_t x_stride, size_t T, float * y, size_t y_stride) {
+    struct matmul_job job = {ctx, m, row_begin, n_rows, x, x_stride, y, y_stride, T};
+    rwkv_threadpool_run(ctx->pool, matmul_task, &job);
+}
+
+/* y[t] = m x[t] for contiguous inputs and outputs. */
+static void matmul(struct rwkv_context * ctx, const struct rwkv_matrix * m, const float * x, size_t T, float * y) {
+    matmul_rows(ctx, m, 0, m->n_out, x, m->n_in, T, y, m->n_out);
+}
+
+/* ---- element-wise helpers over T x C blocks ---- */
+
+static void layer_norm_rows(const float * x, const float * w, const float * b, size_t T, size_t C, float * out) {
+    for (size_t t = 0; t < T; t++) {
+        rwkv_layer_norm(x + t * C, w, b, C, out + t * C);
+    }
+}
+
+/* sx[t] = the previous token's normalized input: the state's for t = 0. Then the state keeps
+ * the last one. */
+static void token_shift(const float * xx, float * shift_state, size_t T, size_t C, float * sx) {
+    memcpy(sx, shift_state, C * sizeof(float));
+    memcpy(sx + C, xx, (T - 1) * C * sizeof(float));
+    memcpy(shift_state, xx + (T - 1) * C, C * sizeof(float));
+}
+
+/* v4/v5: xx * mix + sx * (1 - mix), as the reference writes it. */
+static void lerp_mix(const float * xx, const float * sx, const float * mix, size_t T, size_t C, float * out) {
+    for (size_t t = 0; t < T; t++) {
+        for (size_t c = 0; c < C; c++) {
+            out[t * C + c] = xx[t * C + c] * mix[c] + sx[t * C + c] * (1.0f - mix[c]);
+        }
+    }
+}
+
+/* v6/v7: xx + (sx - xx) * mix, with mix per token when mix_stride is C (else shared). */
+static void delta_mix(const float * xx, const float * delta, const float * mix, size_t mix_stride, size_t T, size_t C, float * out) {
+    for (size_t t = 0; t < T; t++) {
+        for (size_t c = 0; c < C; c++) {
+            out[t * C + c] = xx[t * C + c] + delta[t * C + c] * mix[t * mix_stride + c];
+        }
+    }
+}
+
+static void sigmoid_inplace(float * x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        x[i] = rwkv_sigmoid(x[i]);
+    }
+}
+
+static void silu_inplace(float * x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        x[i] = x[i] * rwkv_sigmoid(x[i]);
+    }
+}
+
+static void tanh_inplace(float * x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        x[i] = tanhf(x[i]);
+    }
+}
+
+static void add_inplace(float * x, const float * y, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        x[i] += y[i];
+    }
+}
+
+static void multiply_inplace(float * x, const float * y, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        x[i] *= y[i];
+    }
+}
+
+#define BUF(name) (ctx->buffers[name])
+
+/* ---- time mixing, one function per version ---- */
+
+static void time_mix_v4(struct rwkv_context * ctx, const struct rwkv_layer * l, float * layer_state, size_t T) {
+    const size_t C = ctx->model->n_embed;
+    float * aa = layer_state + 2 * C, * bb = layer_state + 3 * C, * pp = layer_state + 4 * C;
+    lerp_mix(BUF(BUF_XX), BUF(BUF_SX), l->att_mix_k, T, C, BUF(BUF_IN0));
+    lerp_mix(BUF(BUF_XX), BUF(BUF_SX), l->att_mix_v, T, C, BUF(BUF_IN1));
+    lerp_mix(BUF(BUF_XX), BUF(BUF_SX), l->att_mix_r, T, C, BUF(BUF_IN2));
+    matmul(ctx, &l->att_key, BUF(BUF_IN0), T, BUF(BUF_K));
+    matmul(ctx, &l->att_value, BUF(BUF_IN1), T, BUF(BUF_V));
+    matmul(ctx, &l->att_receptance, BUF(BUF_IN2), T, BUF(BUF_R));
+    sigmoid_inplace(BUF(BUF_R), T * C);
+    for (size_t t = 0; t < T; t++) {
+        rwkv_wkv4(C, l->att_time_first, l->att_time_decay, BUF(BUF_K) + t * C, BUF(BUF_V) + t * C, aa, bb, pp, BUF(BUF_WKV) + t * C);
+    }
+    multiply_inplace(BUF(BUF_WKV), BUF(BUF_R), T * C);
+    matmul(ctx, &l->att_output, BUF(BUF_WKV), T, BUF(BUF_OUT));
+}
+
+/* v5 and v6 share the recurrence, the group norm, the gate and the output projection. */
+static void wkv5_and_output(struct rwkv_context * ctx, const struct rwkv_layer * l, float * kv_state, size_t T,
+                            const float * decay, size_t decay_stride, bool gated) {
+    const struct rwkv_model * m = ctx->model;
+    const size_t C = m->n_embed;
+    for (size_t t = 0; t < T; t++) {
+        float * out = BUF(BUF_WKV) + t * C;
+        rwkv_wkv5(m->head_count, m->head_size, BUF(BUF_R) + t * C, BUF(BUF_K) + t * C, BUF(BUF_V) + t * C,
+                  l->att_time_first, decay + t * decay_stride, kv_state, out);
+        rwkv_group_norm(out, l->att_ln_x_weight, l->att_ln_x_bias, C, m->head_size, RWKV_GROUP_NORM_EPS, out);
+    }
+    if (gated) {
+        silu_inplace(BUF(BUF_G), T * C);
+        multiply_inplace(BUF(BUF_WKV), BUF(BUF_G), T * C);
+    }
+    matmul(ctx, &l->att_output, BUF(BUF_WKV), T, BUF(BUF_OUT));
+}
+
+static void time_mix_v5(struct rwkv_context * ctx, const struct rwkv_layer * l, float * layer_state, size_t T) {
+    const size_t C = ctx->model->n_embed;
+    const bool gated = ctx->model->arch_minor >= 2;
+    lerp_mix(BUF(BUF_XX), BUF(BUF_SX), l->att_mix_k, T, C, BUF(BUF_IN0));
+    lerp_mix(BUF(BUF_XX), BUF(BUF_SX), l->att_mix_v, T, C, BUF(BUF_IN1));
+    lerp_mix(BUF(BUF_XX), BUF(BUF_SX), l->att_mix_r, T, C, BUF(BUF_IN2));
+    matmul(ctx, &l->att_key, BUF(BUF_IN0), T, BUF(BUF_K));
+    matmul(ctx, &l->att_value, BUF(BUF_IN1), T, BUF(BUF_V));
+    matmul(ctx, &l->att_receptance, BUF(BUF_IN2), T, BUF(BUF_R));
+    if (gated) {
+        lerp_mix(BUF(BUF_XX), BUF(BUF_SX), l->att_mix_g, T, C, BUF(BUF_IN3));
+        matmul(ctx, &l->att_gate, BUF(BUF_IN3), T, BUF(BUF_G));
+    }
+    wkv5_and_output(ctx, l, layer_state + 2 * C, T, l->att_time_decay, 0, gated);
+}
+
+static void time_mix_v6(struct rwkv_context * ctx, const struct rwkv_layer * l, float * layer_state, size_t T) {
+    const size_t C = ctx->model->n_embed;
+    const size_t d_mix = l->att_maa_w2.n_in;
+    float * delta = BUF(BUF_SX);  /* sx - xx, in place */
+    for (size_t i = 0; i < T * C; i++) {
+        delta[i] -= BUF(BUF_XX)[i];
+    }
+    /* Data-dependent mixing: five corrections m_j = W2_j tanh(W1 (xx + delta * maa_x))_j. */
+    delta_mix(BUF(BUF_XX), delta, l->att_maa_x, 0, T, C, BUF(BUF_IN5));
+    float * hidden = ctx->lora_hidden;
+    matmul(ctx, &l->att_maa_w1, BUF(BUF_IN5), T, hidden);
+    tanh_inplace(hidden, T * 5 * d_mix);
+    static const enum rwkv_buffer inputs[5] = {BUF_IN0, BUF_IN1, BUF_IN2, BUF_IN3, BUF_IN4};  /* w, k, v, r, g */
+    static const enum rwkv_buffer mix[5] = {BUF_MIX0, BUF_MIX1, BUF_MIX2, BUF_MIX3, BUF_MIX4};
+    for (size_t j = 0; j < 5; j++) {
+        float * mj = BUF(mix[j]);
+        matmul_rows(ctx, &l->att_maa_w2, j * C, C, hidden + j * d_mix, 5 * d_mix, T, mj, C);
+        const float * maa = l->att_maa_wkvrg + j * C;
+        for (size_t t = 0; t < T; t++) {
+            for (size_t c = 0; c < C; c++) {
+                mj[t * C + c] += maa[c];
+            }
+        }
+        delta_mix(BUF(BUF_XX), delta, mj, C, T, C, BUF(inputs[j]));
+    }
+    matmul(ctx, &l->att_receptance, BUF(BUF_IN3), T, BUF(BUF_R));
+    matmul(ctx, &l->att_key, BUF(BUF_IN1), T, BUF(BUF_K));
+    matmul(ctx, &l->att_value, BUF(BUF_IN2), T, BUF(BUF_V));
+    matmul(ctx, &l->att_gate, BUF(BUF_IN4), T, BUF(BUF_G));
+    /* Decay per token: w = exp(-exp(time_decay + W2 tanh(W1 xw))). */
+    matmul(ctx, &l->att_decay_w1, BUF(BUF_IN0), T, hidden);
+    tanh_inplace(hidden, T * l->att_decay_w1.n_out);
+    matmul(ctx, &l->att_decay_w2, hidden, T, BUF(BUF_W));
+    float * w = BUF(BUF_W);
+    for (size_t t = 0; t < T; t++) {
+        for (size_t c = 0; c < C; c++) {
+            w[t * C + c] = expf(-expf(l->att_time_decay[c] + w[t * C + c]));
+        }
+    }
+    wkv5_and_output(ctx, l, layer_state + 2 * C, T, w, C, true);
+}
+
+/* v7: y = W2 f(W1 x) for a low-rank pair, f applied in place. */
+static void lora(struct rwkv_context * ctx, const struct rwkv_matrix * down, const struct rwkv_matrix * up,
+                 void (*f)(float *, size_t), const float * x, size_t T, float * y) {
+    float * hidden = ctx->lora_hidden;
+    matmul(ctx, down, x, T, hidden);
+    if (f) {
+        f(hidden, T * down->n_out);
+    }
+    matmul(ctx, up, hidden, T, y);
+}
+
+static void time_mix_v7(struct rwkv_context * ctx, const struct rwkv_layer * l, float * layer_state, size_t T, bool first_layer) {
+    const struct rwkv_model * m = ctx->model;
+    const size_t C = m->n_embed, H = m->head_count, N = m->head_size;
+    float * delta = BUF(BUF_SX);
+    for (size_t i = 0; i < T * C; i++) {
+        delta[i] -= BUF(BUF_XX)[i];
+    }
+    static const enum rwkv_buffer inputs[6] = {BUF_IN0, BUF_IN1, BUF_IN2, BUF_IN3, BUF_IN4, BUF_IN5};  /* r w k v a g */
+    for (size_t j = 0; j < 6; j++) {
+        delta_mix(BUF(BUF_XX), delta, l->att_x_rwkvag + j * C, 0, T, C, BUF(inputs[j]));
+    }
+    float * r = BUF(BUF_R), * w = BUF(BUF_W), * k = BUF(BUF_K), * v = BUF(BUF_V), * a = BUF(BUF_A), * g = BUF(BUF_G);
+    matmul(ctx, &l->att_receptance, BUF(BUF_IN0), T, r);
+    lora(ctx, &l->att_w1, &l->att_w2, tanh_inplace, BUF(BUF_IN1), T, w);
+    matmul(ctx, &l->att_key, BUF(BUF_IN2), T, k);
+    matmul(ctx, &l->att_value, BUF(BUF_IN3), T, v);
+    lora(ctx, &l->att_a1, &l->att_a2, NULL, BUF(BUF_IN4), T, a);
+    lora(ctx, &l->att_g1, &l->att_g2, sigmoid_inplace, BUF(BUF_IN5), T, g);
+    float * v_first = BUF(BUF_V_FIRST);
+    if (first_layer) {
+        memcpy(v_first, v, T * C * sizeof(float));
+    } else {
+        float * gate = BUF(BUF_MIX0);
+        lora(ctx, &l->att_v1, &l->att_v2, NULL, BUF(BUF_IN3), T, gate);
+        for (size_t t = 0; t < T; t++) {
+            for (size_t c = 0; c < C; c++) {
+                const size_t i = t * C + c;
+                v[i] = v[i] + (v_first[i] - v[i]) * rwkv_sigmoid(l->att_v0[c] + gate[i]);
+            }
+        }
+    }
+    float * kk = BUF(BUF_MIX1), * b = BUF(BUF_MIX2), * neg_kk = BUF(BUF_MIX3);
+    for (size_t t = 0; t < T; t++) {
+        for (size_t c = 0; c < C; c++) {
+            const size_t i = t * C + c;
+            a[i] = rwkv_sigmoid(l->att_a0[c] + a[i]);
+            kk[i] = k[i] * l->att_k_k[c];
+            k[i] = k[i] * (1.0f + (a[i] - 1.0f) * l->att_k_a[c]);
+            w[i] = expf(-0.606531f * rwkv_sigmoid(l->att_w0[c] + w[i]));  /* 0.606531 = exp(-0.5) */
+        }
+        for (size_t h = 0; h < H; h++) {  /* L2-normalize kk per head, as F.normalize (eps 1e-12) */
+            float * head = kk + t * C + h * N;
+            double norm = 0.0;
+            for (size_t n = 0; n < N; n++) {
+                norm += (double) head[n] * head[n];
+            }
+            const float scale = (float) (1.0 / fmax(sqrt(norm), 1e-12));
+            for (size_t n = 0; n < N; n++) {
+                head[n] *= scale;
+            }
+        }
+        for (size_t c = 0; c < C; c++) {
+            const size_t i = t * C + c;
+            neg_kk[i] = -kk[i];
+            b[i] = kk[i] * a[i];
+        }
+    }
+    float * kv_state = layer_state + 2 * C;
+    for (size_t t = 0; t < T; t++) {
+        const size_t o = t * C;
+        float * out = BUF(BUF_WKV) + o;
+        rwkv_wkv7(H, N, r + o, w + o, k + o, v + o, neg_kk + o, b + o, kv_state, out);
+        rwkv_group_norm(out, l->att_ln_x_weight, l->att_ln_x_bias, C, N, RWKV_GROUP_NORM_EPS, out);
+        for (size_t h = 0; h < H; h++) {  /* bonus: (r . (k * r_k)) v per head */
+            float dot = 0.0f;
+            for (size_t n = 0; n < N; n++) {
+                const size_t c = h * N + n;
+                dot += r[o + c] * k[o + c] * l->att_r_k[c];
+            }
+            for (size_t n = 0; n < N; n++) {
+                out[h * N + n] += dot * v[o + h * N + n];
+            }
+        }
+    }
+    multiply_inplace(BUF(BUF_WKV), g, T * C);
+    matmul(ctx, &l->att_output, BUF(BUF_WKV), T, BUF(BUF_OUT));
+}
+
+/* ---- channel mixing ---- */
+
+static void channel_mix(struct rwkv_context * ctx, const struct rwkv_layer * l, size_t T) {
+    const struct rwkv_model * m = ctx->model;
+    const size_t C = m->n_embed, F = m->n_ffn;
+    float * key_in = BUF(BUF_IN0), * receptance_in = BUF(BUF_IN1);
+    if (m->arch_major >= 6) {
+        float * delta = BUF(BUF_SX);
+        for (size_t i = 0; i < T * C; i++) {
+            delta[i] -= BUF(BUF_XX)[i];
+        }
+        delta_mix(BUF(BUF_XX), delta, l->ffn_mix_k, 0, T, C, key_in);
+        if (m->arch_major == 6) {
+            delta_mix(BUF(BUF_XX), delta, l->ffn_mix_r, 0, T, C, receptance_in);
+        }
+    } else {
+        lerp_mix(BUF(BUF_XX), BUF(BUF_SX), l->ffn_mix_k, T, C, key_in);
+        lerp_mix(BUF(BUF_XX), BUF(BUF_SX), l->ffn_mix_r, T, C, receptance_in);
+    }
+    float * hidden = ctx->ffn_hidden;
+    matmul(ctx, &l->ffn_key, key_in, T, hidden);
+    for (size_t i = 0; i < T * F; i++) {
+        const float relu = hidden[i] > 0.0f ? hidden[i] : 0.0f;
+        hidden[i] = relu * relu;
+    }
+    matmul(ctx, &l->ffn_value, hidden, T, BUF(BUF_OUT));
+    if (m->arch_major != 7) {
+        matmul(ctx, &l->ffn_receptance, receptance_in, T, BUF(BUF_R));
+        sigmoid_inplace(BUF(BUF_R), T * C);
+        multiply_inplace(BUF(BUF_OUT), BUF(BUF_R), T * C);
+    }
+}
+
+/* ---- the whole model over one chunk ---- */
+
+static void eval_chunk(struct rwkv_context * ctx, const uint32_t * tokens, size_t T) {
+    const struct rwkv_model * m = ctx->model;
+    const size_t C = m->n_embed;
+    float * x = BUF(BUF_X);
+    for (size_t t = 0; t < T; t++) {
+        rwkv_matrix_row_to_f32(&m->emb, tokens[t], BUF(BUF_XX));
+        rwkv_layer_norm(BUF(BUF_XX), m->ln0_weight, m->ln0_bias, C, x + t * C);
+    }
+    const size_t layer_floats = m->state_len / m->n_layer;
+    for (size_t i = 0; i < m->n_layer; i++) {
+        const struct rwkv_layer * l = &m->layers[i];
+        float * layer_state = ctx->state + i * layer_floats;
+        float * ffn_shift = layer_state, * att_shift = layer_state + C;
+
+        layer_norm_rows(x, l->ln1_weight, l->ln1_bias, T, C, BUF(BUF_XX));
+        token_shift(BUF(BUF_XX), att_shift, T, C, BUF(BUF_SX));
+        switch (m->arch_major) {
+            case 4: time_mix_v4(ctx, l, layer_state, T); break;
+            case 5: time_mix_v5(ctx, l, layer_state, T); break;
+            case 6: time_mix_v6(ctx, l, layer_state, T); break;
+            default: time_mix_v7(ctx, l, layer_state, T, i == 0); break;
+        }
+        add_inplace(x, BUF(BUF_OUT), T * C);
+
+        layer_norm_rows(x, l->ln2_weight, l->ln2_bias, T, C, BUF(BUF_XX));
+        token_shift(BUF(BUF_XX), ffn_shift, T, C, BUF(BUF_SX));
+        channel_mix(ctx, l, T);
+        add_inplace(x, BUF(BUF_OUT), T * C);
+    }
+    memcpy(ctx->last_x, x + (T - 1) * C, C * sizeof(float));
+}
+
+void rwkv_eval_tokens(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens, size_t chunk_size,
+                      const float * state_in, float * state_out, float * logits_out) {
+    const struct rwkv_model * m = ctx->model;
+    if (state_in) {
+        memcpy(ctx->state, state_in, m->state_len * sizeof(float));
+    } else {
+        rwkv_model_init_state(m, ctx->state);
+    }
+    if (chunk_size == 0 || chunk_size > RWKV_MAX_CHUNK) {
+        chunk_size = RWKV_MAX_CHUNK;
+    }
+    for (size_t done = 0; done < n_tokens; done += chunk_size) {
+        const size_t T = n_tokens - done < chunk_size ? n_tokens - done : chunk_size;
+        eval_chunk(ctx, tokens + done, T);
+    }
+    if (state_out) {
+        memcpy(state_out, ctx->state, m->state_len * sizeof(float));
+    }
+    if (logits_out) {
+        float * normalized = BUF(BUF_XX);
+        rwkv_layer_norm(ctx->last_x, m->ln_out_weight, m->ln_out_bias, m->n_embed, normalized);
+        matmul(ctx, &m->head, normalized, 1, logits_out);
+    }
+}

@@ -1,0 +1,16 @@
+/* eval.h: the forward pass over a context. */
+#ifndef RWKV_EVAL_H
+#define RWKV_EVAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "context.h"
+
+/* Evaluates tokens (already validated) in chunks of at most chunk_size, starting from
+ * state_in (NULL: fresh). Writes the final state and the logits after the last token when
+ * the pointers are not NULL. */
+void rwkv_eval_tokens(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens, size_t chunk_size,
+                      const float * state_in, float * state_out, float * logits_out);
+
+#endif

@@ -1,0 +1,109 @@
+/* platform.c: read-only file mapping and CPU counting for POSIX and Windows. */
+#include "platform.h"
+
+#include <errno.h>
+#include <string.h>
+
+#if defined(_WIN32)
+#include <windows.h>
+
+bool rwkv_map_file(const char * path, struct rwkv_mapped_file * out, struct rwkv_error * err, bool print) {
+    memset(out, 0, sizeof(*out));
+    HANDLE file = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (file == INVALID_HANDLE_VALUE) {
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "cannot open model file %s (Windows error %lu)", path, (unsigned long) GetLastError());
+    }
+    LARGE_INTEGER size;
+    if (!GetFileSizeEx(file, &size)) {
+        CloseHandle(file);
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_STAT, "cannot get the size of %s", path);
+    }
+    out->n_bytes = (uint64_t) size.QuadPart;
+    if (out->n_bytes == 0) {
+        CloseHandle(file);
+        return true;
+    }
+    HANDLE mapping = CreateFileMappingA(file, NULL, PAGE_READONLY, 0, 0, NULL);
+    CloseHandle(file);
+    if (mapping == NULL) {
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_READ, "cannot map %s (Windows error %lu)", path, (unsigned long) GetLastError());
+    }
+    void * view = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
+    if (view == NULL) {
+        CloseHandle(mapping);
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_READ, "cannot map %s (Windows error %lu)", path, (unsigned long) GetLastError());
+    }
+    out->data = view;
+    out->handle = mapping;
+    return true;
+}
+
+void rwkv_unmap_file(struct rwkv_mapped_file * file) {
+    if (file->data) {
+        UnmapViewOfFile((void *) file->data);
+    }
+    if (file->handle) {
+        CloseHandle((HANDLE) file->handle);
+    }
+    memset(file, 0, sizeof(*file));
+}
+
+uint32_t rwkv_cpu_count(void) {
+    SYSTEM_INFO info;
+    GetSystemInfo(&info);
+    return info.dwNumberOfProcessors > 0 ? (uint32_t) info.dwNumberOfProcessors : 1;
+}
+
+#else
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool rwkv_map_file(const char * path, struct rwkv_mapped_file * out, struct rwkv_error * err, bool print) {
+    memset(out, 0, sizeof(*out));
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "cannot open model file %s: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int saved = errno;
+        close(fd);
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_STAT, "cannot stat %s: %s", path, strerror(saved));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "%s is not a regular file", path);
+    }
+    out->n_bytes = (uint64_t) st.st_size;
+    if (out->n_bytes == 0) {
+        close(fd);
+        return true;
+    }
+    if ((uint64_t) (size_t) out->n_bytes != out->n_bytes) {
+        close(fd);
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_ALLOC, "%s is too large to map on this platform", path);
+    }
+    void * data = mmap(NULL, (size_t) out->n_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+    int saved = errno;
+    close(fd);
+    if (data == MAP_FAILED) {
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_READ, "cannot map %s: %s", path, strerror(saved));
+    }
+    out->data = data;
+    return true;
+}
+
+void rwkv_unmap_file(struct rwkv_mapped_file * file) {
+    if (file->data) {
+        munmap((void *) file->data, (size_t) file->n_bytes);
+    }
+    memset(file, 0, sizeof(*file));
+}
+
+uint32_t rwkv_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (uint32_t) n : 1;
+}
+#endif
