@@ -1,0 +1,43 @@
+"""rwkv_cpp: a small, fast inference engine for RWKV language models.
+
+Example::
+
+    import rwkv_cpp
+
+    with rwkv_cpp.Model("model.bin") as model:
+        logits, state = model.eval_sequence([34, 105, 110])
+        logits, state = model.eval(int(logits.argmax()), state)
+
+The shared library is opened on first use (``RWKV_CPP_LIBRARY`` overrides where).
+"""
+
+# The one place the version is defined; the shared library must report the same.
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    InvalidArgumentError,
+    InvalidTokenError,
+    LibraryNotFoundError,
+    LibraryVersionError,
+    ModelFileError,
+    ModelFormatError,
+    RwkvError,
+    StateSizeError,
+)
+from .model import Model, library_path, quantize, system_info  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "Model",
+    "quantize",
+    "system_info",
+    "library_path",
+    "RwkvError",
+    "LibraryNotFoundError",
+    "LibraryVersionError",
+    "ModelFileError",
+    "ModelFormatError",
+    "InvalidArgumentError",
+    "InvalidTokenError",
+    "StateSizeError",
+]

@@ -1,0 +1,136 @@
+"""The rwkv-cpp command line: one entry point with subcommands (also `python -m rwkv_cpp`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+EXAMPLES = """examples:
+  rwkv-cpp convert RWKV-x070-World-0.4B.pth model.bin --type FP16
+  rwkv-cpp info model.bin
+  rwkv-cpp predict model.bin "The capital of France is"
+  rwkv-cpp predict model.bin --tokens 34 105 110
+"""
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_checkpoint
+
+    summary = convert_checkpoint(args.input, args.output, args.type, progress=not args.quiet)
+    if not args.quiet:
+        print(f"wrote {args.output}: RWKV v{summary['arch_version']}, {summary['n_layer']} layers, "
+              f"n_embed {summary['n_embed']}, vocabulary {summary['n_vocab']}, {summary['data_type']}, "
+              f"{summary['n_bytes'] / 2**20:.1f} MiB")
+    return 0
+
+
+def _describe(model) -> str:
+    lines = [
+        f"architecture  RWKV v{model.arch_version}",
+        f"layers        {model.n_layer}",
+        f"n_embed       {model.n_embed}",
+        f"vocabulary    {model.n_vocab}",
+        f"state floats  {model.state_len} ({model.state_len * 4 / 1024:.1f} KiB)",
+    ]
+    return "\n".join(lines)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import os
+
+    from .model import Model, system_info
+
+    with Model(args.model, thread_count=1) as model:
+        print(f"file          {args.model} ({os.path.getsize(args.model) / 2**20:.1f} MiB)")
+        print(_describe(model))
+    print(f"system        {system_info()}")
+    return 0
+
+
+def _prompt_tokens(args: argparse.Namespace, n_vocab: int) -> list[int]:
+    if args.tokens:
+        return args.tokens
+    if args.prompt is None:
+        raise UsageError("give a prompt or --tokens")
+    if n_vocab != 256:
+        raise UsageError(f"this model has a {n_vocab}-token vocabulary: give token ids with --tokens "
+                         "(text prompts need the tokenizer, coming with text generation)")
+    return list(args.prompt.encode("utf-8"))
+
+
+def _token_text(token: int, n_vocab: int) -> str:
+    return repr(bytes([token]).decode("latin-1")) if n_vocab == 256 else str(token)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .model import Model
+
+    with Model(args.model, thread_count=args.threads) as model:
+        tokens = _prompt_tokens(args, model.n_vocab)
+        if not tokens:
+            raise UsageError("the prompt is empty")
+        logits, _ = model.eval_sequence(tokens)
+    probabilities = np.exp(logits - logits.max())
+    probabilities /= probabilities.sum()
+    print(f"next-token prediction after {len(tokens)} tokens:")
+    for token in np.argsort(-probabilities)[: args.top]:
+        print(f"  {int(token):6d} {_token_text(int(token), len(logits)):>8}  p={probabilities[token]:.4f}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rwkv-cpp", description="Run RWKV language models on the CPU.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    convert = commands.add_parser("convert", help="convert a PyTorch (.pth) or .safetensors checkpoint to rwkv.cpp's .bin",
+                                  epilog="example:\n  rwkv-cpp convert RWKV-x070-World-0.4B.pth model.bin --type FP16",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    convert.add_argument("input")
+    convert.add_argument("output")
+    convert.add_argument("--type", default="FP16", choices=["FP16", "FP32", "float16", "float32"])
+    convert.add_argument("--quiet", action="store_true", help="no progress bar")
+    convert.set_defaults(run=_cmd_convert)
+
+    info = commands.add_parser("info", help="show a model file's architecture and shape",
+                               epilog="example:\n  rwkv-cpp info model.bin", formatter_class=argparse.RawDescriptionHelpFormatter)
+    info.add_argument("model")
+    info.set_defaults(run=_cmd_info)
+
+    predict = commands.add_parser("predict", help="print the most likely next tokens after a prompt",
+                                  epilog='examples:\n  rwkv-cpp predict model.bin "hello"\n  rwkv-cpp predict model.bin --tokens 34 105 110',
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict.add_argument("model")
+    predict.add_argument("prompt", nargs="?", help="text (byte-level models) ")
+    predict.add_argument("--tokens", type=int, nargs="+", help="token ids instead of text")
+    predict.add_argument("--top", type=int, default=5)
+    predict.add_argument("--threads", type=int, default=None)
+    predict.set_defaults(run=_cmd_predict)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .errors import RwkvError
+
+    args = _parser().parse_args(argv)
+    user_errors: tuple[type[BaseException], ...] = (UsageError, RwkvError, OSError, ValueError)
+    try:
+        run: Callable[[argparse.Namespace], int] = args.run
+        return run(args)
+    except user_errors as e:
+        print(f"rwkv-cpp {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
