@@ -114,14 +114,14 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             print(name, array.shape, array.dtype)
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint is a directory, not a file: {path}")
     try:
         file_size = os.stat(path).st_size
         with open(path, "rb") as file:
             head = file.read(16)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint not found: {path}") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"checkpoint is a directory, not a file: {path}") from None
     except OSError as error:
         raise CheckpointError(f"cannot read checkpoint {path}: {error.strerror or error}") from None
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
@@ -163,15 +163,14 @@ class _PendingTensor:
 class _StorageType:
     """What the unpickler hands out for `torch.FloatStorage` and its siblings."""
 
-    qualified_name: str
     dtype: _DType
 
 
 def _int_tuple(value: Any, what: str) -> tuple[int, ...]:
     if not isinstance(value, (tuple, list)) or not all(isinstance(v, int) for v in value):
-        raise CheckpointError(f"tensor {what} is not a tuple of integers: {value!r}")
+        raise CheckpointError(f"{what} is not a list of integers: {value!r}")
     if any(v < 0 for v in value):
-        raise CheckpointError(f"tensor {what} has a negative entry: {value!r}")
+        raise CheckpointError(f"{what} has a negative entry: {value!r}")
     return tuple(value)
 
 
@@ -181,7 +180,7 @@ def _rebuild_tensor(storage: Any, offset: Any, shape: Any, stride: Any, *_ignore
         raise CheckpointError(f"tensor storage is not a persistent storage reference: {storage!r}")
     if not isinstance(offset, int) or offset < 0:
         raise CheckpointError(f"tensor storage offset is not a non-negative integer: {offset!r}")
-    shape, stride = _int_tuple(shape, "shape"), _int_tuple(stride, "stride")
+    shape, stride = _int_tuple(shape, "tensor shape"), _int_tuple(stride, "tensor stride")
     if len(shape) != len(stride):
         raise CheckpointError(f"tensor shape {shape} and stride {stride} differ in length")
     return _PendingTensor(storage, offset, shape, stride)
@@ -199,7 +198,7 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    **{("torch", name): _StorageType(f"torch.{name}", dtype) for name, dtype in _TORCH_STORAGE_DTYPES.items()},
+    **{("torch", name): _StorageType(dtype) for name, dtype in _TORCH_STORAGE_DTYPES.items()},
 }
 
 
@@ -303,7 +302,7 @@ def _read_safetensors_layouts(path: str, file_size: int) -> dict[str, _TensorLay
         if header_size > min(file_size - 8, _MAX_SAFETENSORS_HEADER_BYTES):
             raise CheckpointError(
                 f"{path}: safetensors header of {header_size} bytes does not fit in the "
-                f"{file_size}-byte file")
+                f"{file_size}-byte file (truncated?)")
         header_bytes = file.read(header_size)
     try:
         header = json.loads(header_bytes, object_pairs_hook=_no_duplicate_keys)
@@ -325,8 +324,8 @@ def _read_safetensors_layouts(path: str, file_size: int) -> dict[str, _TensorLay
             raise CheckpointError(
                 f"{path}: tensor {name}: unsupported dtype {entry['dtype']!r} "
                 f"(supported: {', '.join(_DTYPES)})")
-        shape = _int_tuple(entry["shape"], f"{name} shape")
-        offsets = _int_tuple(entry["data_offsets"], f"{name} data_offsets")
+        shape = _int_tuple(entry["shape"], f"{path}: tensor {name}: shape")
+        offsets = _int_tuple(entry["data_offsets"], f"{path}: tensor {name}: data_offsets")
         if len(offsets) != 2:
             raise CheckpointError(f"{path}: tensor {name}: data_offsets must be [begin, end]")
         begin, end = offsets
@@ -379,9 +378,14 @@ def _file_range_reader(path: str, start: int, size: int) -> Callable[[], bytes]:
 
 
 def _check_extent(path: str, name: str, layout: _TensorLayout) -> None:
-    """Refuse a layout that would reach past its storage."""
-    if 0 in layout.shape:
+    """Refuse a layout that would reach past its storage, or repeat elements (a hostile size)."""
+    numel = math.prod(layout.shape)
+    if numel == 0:
         return
+    if numel > layout.storage_numel:
+        raise CheckpointError(
+            f"{path}: tensor {name}: shape {layout.shape} has more elements than its "
+            f"{layout.storage_numel}-element storage")
     last = layout.offset + sum((size - 1) * step for size, step in zip(layout.shape, layout.stride))
     if last >= layout.storage_numel:
         raise CheckpointError(

@@ -411,7 +411,10 @@ def test_library_info():
 
 
 def run_python(code: str, **env) -> subprocess.CompletedProcess:
-    environment = dict(os.environ, PYTHONPATH=str(REPO), **env)
+    """Runs code in a fresh interpreter that imports the same rwkv_cpp as this one
+    (installed or from the checkout)."""
+    package_parent = str(Path(rwkv_cpp.__file__).resolve().parent.parent)
+    environment = dict(os.environ, PYTHONPATH=package_parent, **env)
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=environment,
                           capture_output=True, text=True, timeout=120)
 
@@ -433,7 +436,7 @@ def test_library_override_missing(tmp_path):
     result = run_python(LOAD_AND_REPORT, RWKV_CPP_LIBRARY=str(missing))
     assert result.returncode == 0, result.stderr
     name, message = result.stdout.splitlines()[:2]
-    assert name == "LibraryNotFoundError"
+    assert name == LibraryNotFoundError.__name__
     assert "RWKV_CPP_LIBRARY" in message and str(missing) in message
 
 
@@ -467,7 +470,7 @@ def test_library_of_another_version_refused(tmp_path, source, found):
     stub = compile_stub(tmp_path, source)
     result = run_python(LOAD_AND_REPORT, RWKV_CPP_LIBRARY=str(stub))
     name, message = result.stdout.splitlines()[:2]
-    assert name == "LibraryVersionError"
+    assert name == LibraryVersionError.__name__
     assert found in message and "0.1.0" in message and str(stub) in message
 
 
@@ -476,7 +479,7 @@ def test_not_a_library(tmp_path):
     fake.write_text("not a library")
     result = run_python(LOAD_AND_REPORT, RWKV_CPP_LIBRARY=str(fake))
     name, message = result.stdout.splitlines()[:2]
-    assert name == "LibraryNotFoundError" and str(fake) in message
+    assert name == LibraryNotFoundError.__name__ and str(fake) in message
 
 
 def test_import_is_lazy():

@@ -158,6 +158,9 @@ def test_shared_library_functions(library, tmp_path):
     with pytest.raises(ValueError):
         library.rwkv_init_from_file(str(tmp_path / "missing.bin"), 1, 0)
     assert isinstance(library.rwkv_get_system_info_string(), str)
+
+
+def test_shared_library_quantize(library, tmp_path):
     out = tmp_path / "q5.bin"
     library.rwkv_quantize_model_file(str(V4_FP32), str(out), "Q5_1")
     assert RWKVModel(library, str(out)).n_layer == 4

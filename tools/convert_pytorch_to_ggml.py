@@ -42,7 +42,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("src_path", help="PyTorch (.pth) or .safetensors checkpoint")
     parser.add_argument("dest_path", help="rwkv.cpp model file to write (replaced if it exists)")
     parser.add_argument("data_type", nargs="?", default="FP16", choices=DATA_TYPES,
-                        help="FP16 (default) or FP32")
+                        metavar="data_type", help="FP16 (default), FP32, float16 or float32")
     return parser.parse_args(argv)
 
 

@@ -38,7 +38,7 @@ struct rwkv_context {
     float * lora_hidden;  /* RWKV_MAX_CHUNK x 5 * lora_max */
     float * row_scratch;  /* n_threads x widest matrix row, for widening rows once per chunk */
     size_t row_scratch_floats;
-    float * state;        /* working copy of the state, so state_in may alias state_out */
+    float * state;        /* the state evaluated when the caller passes no state_out */
     float * last_x;       /* n_embed: final activation for the head */
     float * memory;       /* the single allocation behind every pointer above */
 };

@@ -348,7 +348,7 @@ static void channel_mix(struct rwkv_context * ctx, const struct rwkv_layer * l, 
 
 /* ---- the whole model over one chunk ---- */
 
-static void eval_chunk(struct rwkv_context * ctx, const uint32_t * tokens, size_t T) {
+static void eval_chunk(struct rwkv_context * ctx, float * state, const uint32_t * tokens, size_t T) {
     const struct rwkv_model * m = ctx->model;
     const size_t C = m->n_embed;
     float * x = BUF(BUF_X);
@@ -359,7 +359,7 @@ static void eval_chunk(struct rwkv_context * ctx, const uint32_t * tokens, size_
     const size_t layer_floats = m->state_len / m->n_layer;
     for (size_t i = 0; i < m->n_layer; i++) {
         const struct rwkv_layer * l = &m->layers[i];
-        float * layer_state = ctx->state + i * layer_floats;
+        float * layer_state = state + i * layer_floats;
         float * ffn_shift = layer_state, * att_shift = layer_state + C;
 
         layer_norm_rows(x, l->ln1_weight, l->ln1_bias, T, C, BUF(BUF_XX));
@@ -383,20 +383,20 @@ static void eval_chunk(struct rwkv_context * ctx, const uint32_t * tokens, size_
 void rwkv_eval_tokens(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens, size_t chunk_size,
                       const float * state_in, float * state_out, float * logits_out) {
     const struct rwkv_model * m = ctx->model;
-    if (state_in) {
-        memcpy(ctx->state, state_in, m->state_len * sizeof(float));
-    } else {
-        rwkv_model_init_state(m, ctx->state);
+    /* Work in place in state_out when the caller gives one (no copy at all when it is also
+     * state_in); otherwise in the context's own buffer. */
+    float * state = state_out ? state_out : ctx->state;
+    if (!state_in) {
+        rwkv_model_init_state(m, state);
+    } else if (state_in != state) {
+        memmove(state, state_in, m->state_len * sizeof(float));
     }
     if (chunk_size == 0 || chunk_size > RWKV_MAX_CHUNK) {
         chunk_size = RWKV_MAX_CHUNK;
     }
     for (size_t done = 0; done < n_tokens; done += chunk_size) {
         const size_t T = n_tokens - done < chunk_size ? n_tokens - done : chunk_size;
-        eval_chunk(ctx, tokens + done, T);
-    }
-    if (state_out) {
-        memcpy(state_out, ctx->state, m->state_len * sizeof(float));
+        eval_chunk(ctx, state, tokens + done, T);
     }
     if (logits_out) {
         float * normalized = BUF(BUF_XX);

@@ -1,11 +1,20 @@
 /* threadpool.c: persistent workers that spin briefly for the next task (decode issues hundreds
- * of small matmuls per token), then sleep on a condition variable. */
+ * of small matmuls per token), then yield, then sleep on a condition variable. Spinning never
+ * goes on for long without yielding: when other processes hold the cores, a spinning thread
+ * would otherwise steal the time of the thread it waits for. */
 #include "threadpool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#if defined(_WIN32)
+#include <windows.h>
+#define YIELD() SwitchToThread()
+#else
+#include <sched.h>
+#define YIELD() sched_yield()
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -16,8 +25,10 @@
 #define CPU_RELAX() ((void) 0)
 #endif
 
-/* About a millisecond of spinning before a worker goes to sleep. */
-#define SPIN_ITERATIONS (1 << 15)
+/* Pure spinning covers the gap between two matmuls of one token (microseconds); yielding
+ * covers a layer's element-wise work; after that a worker sleeps. */
+#define SPIN_ITERATIONS 2000
+#define YIELD_ITERATIONS 2000
 
 struct rwkv_threadpool {
     uint32_t n_threads;
@@ -47,8 +58,12 @@ static void * worker_main(void * raw) {
     unsigned int seen = 0;
     for (;;) {
         unsigned int generation = atomic_load_explicit(&pool->generation, memory_order_acquire);
-        for (int spin = 0; generation == seen && spin < SPIN_ITERATIONS; spin++) {
-            CPU_RELAX();
+        for (int spin = 0; generation == seen && spin < SPIN_ITERATIONS + YIELD_ITERATIONS; spin++) {
+            if (spin < SPIN_ITERATIONS) {
+                CPU_RELAX();
+            } else {
+                YIELD();
+            }
             generation = atomic_load_explicit(&pool->generation, memory_order_acquire);
         }
         if (generation == seen) {
@@ -137,7 +152,11 @@ void rwkv_threadpool_run(struct rwkv_threadpool * pool, rwkv_task_fn fn, void * 
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     fn(arg, 0, pool->n_threads);
-    while (atomic_load_explicit(&pool->n_finished, memory_order_acquire) != pool->n_threads - 1) {
-        CPU_RELAX();
+    for (int spin = 0; atomic_load_explicit(&pool->n_finished, memory_order_acquire) != pool->n_threads - 1; spin++) {
+        if (spin < SPIN_ITERATIONS) {
+            CPU_RELAX();
+        } else {
+            YIELD();
+        }
     }
 }

@@ -82,11 +82,18 @@ def run_references(jobs: list[ReferenceJob]) -> list[dict[str, np.ndarray]]:
                 proc = subprocess.Popen([sys.executable, str(RUN_ORACLE), str(jobs_file)],
                                         env=_child_env(arch), stdout=log_out, stderr=subprocess.STDOUT)
             processes.append((proc, log))
+        for proc, _ in processes:
+            proc.wait()
         for proc, log in processes:
-            if proc.wait() != 0:
+            if proc.returncode != 0:
                 raise RuntimeError(f"reference run failed (exit {proc.returncode}):\n"
                                    + log.read_text(errors="replace")[-4000:])
-        return [dict(np.load(out)) for out in outputs]
+        return [_load_npz(out) for out in outputs]
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as arrays:
+        return dict(arrays)
 
 
 def _job_spec(job: ReferenceJob, out: Path, state_in_path: Path) -> dict:
@@ -219,7 +226,7 @@ def _build(specs: list[CaseSpec], cache_dir: Path) -> None:
 
 
 def _load_read_only(path: Path) -> dict[str, np.ndarray]:
-    arrays = dict(np.load(path))
+    arrays = _load_npz(path)
     for array in arrays.values():
         array.setflags(write=False)
     return arrays
