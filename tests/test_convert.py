@@ -175,9 +175,9 @@ def test_differs_from_torch_exp_only_in_exp_decays(checkpoints, tmp_path, arch, 
         return
 
     exp_parts = (".time_decay",) if arch == "4" else (".time_decay", ".time_first")
-    header, ours = read_bin(ours_bytes)
-    assert (header, list(ours)) == (read_bin(theirs_bytes)[0], list(read_bin(theirs_bytes)[1]))
-    for name, theirs in read_bin(theirs_bytes)[1].items():
+    (our_header, ours), (their_header, their_tensors) = read_bin(ours_bytes), read_bin(theirs_bytes)
+    assert (our_header, list(ours)) == (their_header, list(their_tensors))
+    for name, theirs in their_tensors.items():
         assert ours[name].dtype == theirs.dtype and ours[name].shape == theirs.shape, name
         if any(part in name for part in exp_parts):
             np.testing.assert_allclose(ours[name], theirs, rtol=TORCH_EXP_RTOL, atol=0, err_msg=name)
