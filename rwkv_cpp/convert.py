@@ -198,19 +198,32 @@ def _transform(name: str, tensor: np.ndarray, arch: str, n_head: int) -> np.ndar
     return tensor
 
 
+def _torch_exp():
+    """torch.exp when torch is installed (it is never required), else None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.exp
+
+
 def _exp_float32(values: np.ndarray) -> np.ndarray:
-    """float32 exp, correctly rounded: exp in float64, then one rounding to float32.
+    """float32 exp as rwkv.cpp's converter computes it, so the output is byte-identical.
 
     rwkv.cpp runs torch.exp on float32 tensors. In torch's x86 wheels (built with MKL)
     that is MKL VML's vsExp in HA mode, which is not correctly rounded and whose
-    algorithm is not public; torch builds without MKL use yet other code. Measured on
-    1,000,000 float32 inputs uniform in [-8, 3] against torch 2.13.0 (MKL 2024.2):
-    numpy's float32 exp differs in 393,757 values; this function in 10,048 (1 %), each
-    by 1 ulp; for exp(-exp(x)) in 14,988, by up to 32 ulp (2e-6 relative: torch's 1-ulp
-    error in the inner exp, amplified). No fixed algorithm reproduces every torch build,
-    so the converter uses the exact value; only v4 and v5 decays (time_decay,
-    time_first) are computed with exp.
+    algorithm is not public; torch builds without MKL use yet other code. So when torch
+    is installed we call it. Without torch we round exp from float64 once: measured on
+    1,000,000 float32 inputs uniform in [-8, 3] against torch 2.13.0 (MKL 2024.2),
+    10,048 values (1 %) differ by 1 ulp, and for exp(-exp(x)) 14,988 by up to 32 ulp
+    (2e-6 relative: torch's 1-ulp error in the inner exp, amplified); numpy's own float32
+    exp would differ in 393,757. Only v4 and v5 decays (time_decay, time_first) use exp.
     """
+    torch_exp = _torch_exp()
+    if torch_exp is not None:
+        import torch
+
+        return torch_exp(torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))).numpy()
     with np.errstate(over="ignore", under="ignore"):
         return np.exp(values.astype(np.float64)).astype(np.float32)
 

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from _convert_reference import exact_exp, read_bin, write_reference
 from reference.checkpoints import ARCHS, make_state_dict
+import rwkv_cpp.convert
 from rwkv_cpp.checkpoint import CheckpointError, load_checkpoint
 from rwkv_cpp.convert import ConversionError, convert_checkpoint
 
@@ -153,7 +154,7 @@ def test_reads_big_endian_archive(tmp_path):
 def test_matches_rwkv_cpp_conversion_steps(checkpoints, tmp_path, arch, kind, data_type):
     source = checkpoints[arch, kind]
     expected = tmp_path / "expected.bin"
-    write_reference(in_rwkvag_order(torch_state_dict(source)), expected, data_type, exp=exact_exp)
+    write_reference(in_rwkvag_order(torch_state_dict(source)), expected, data_type)
 
     summary = convert_checkpoint(source, tmp_path / "ours.bin", data_type, progress=False)
 
@@ -164,11 +165,15 @@ def test_matches_rwkv_cpp_conversion_steps(checkpoints, tmp_path, arch, kind, da
 
 @pytest.mark.parametrize("data_type", ["FP16", "FP32"])
 @pytest.mark.parametrize("arch", ARCHS)
-def test_differs_from_torch_exp_only_in_exp_decays(checkpoints, tmp_path, arch, data_type):
-    """With torch.exp itself, only v4/v5 decays may differ, and only by torch's own rounding."""
+def test_without_torch_only_exp_decays_differ(checkpoints, tmp_path, monkeypatch, arch, data_type):
+    """Without torch (float64 exp rounded once), only v4/v5 decays may differ from rwkv.cpp's
+    output, and only by torch's own rounding; with exact exp the bytes are identical."""
     source = checkpoints[arch, "pth-bf16"]
+    monkeypatch.setattr(rwkv_cpp.convert, "_torch_exp", lambda: None)
     write_reference(torch_state_dict(source), tmp_path / "rwkv_cpp.bin", data_type)
+    write_reference(torch_state_dict(source), tmp_path / "exact.bin", data_type, exp=exact_exp)
     convert_checkpoint(source, tmp_path / "ours.bin", data_type, progress=False)
+    assert (tmp_path / "ours.bin").read_bytes() == (tmp_path / "exact.bin").read_bytes()
     ours_bytes, theirs_bytes = (tmp_path / "ours.bin").read_bytes(), (tmp_path / "rwkv_cpp.bin").read_bytes()
     if arch in ("6", "7"):
         assert ours_bytes == theirs_bytes
@@ -207,7 +212,7 @@ def test_float16_rounding_matches_torch_half(tmp_path):
     state_dict = make_state_dict("4", n_embd=16, n_layer=1, n_vocab=20, head_size=16)
     state_dict["emb.weight"] = torch.cat([edge, torch.randn(20 * 16 - len(edge)) * 1e3]).reshape(20, 16)
     source = save_checkpoint(state_dict, tmp_path / "edge.pth")
-    write_reference(state_dict, tmp_path / "expected.bin", "FP16", exp=exact_exp)
+    write_reference(state_dict, tmp_path / "expected.bin", "FP16")
 
     convert_checkpoint(source, tmp_path / "ours.bin", "FP16", progress=False)
 
