@@ -41,7 +41,7 @@ def fixture_dir() -> Path:
     for candidate in (
         os.environ.get("RWKV_CPP_FIXTURES"),
         REPO / "tests" / "fixtures" / "rwkvcpp",
-        "/work/shared/fixtures/rwkvcpp",
+        REPO.parent / "shared" / "fixtures" / "rwkvcpp",
     ):
         if candidate and (Path(candidate) / "tiny-rwkv-4v0-660K-FP32.bin").is_file():
             return Path(candidate)

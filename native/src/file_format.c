@@ -48,7 +48,7 @@ static bool parse_header(struct reader * r, struct rwkv_file_header * h, struct 
     }
     if (h->version < RWKV_FILE_VERSION_MIN || h->version > RWKV_FILE_VERSION_MAX) {
         return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_VERSION,
-            "unsupported file version %u, expected %d or %d", h->version, RWKV_FILE_VERSION_MIN, RWKV_FILE_VERSION_MAX);
+            "unsupported file version %d, expected %d or %d", (int32_t) h->version, RWKV_FILE_VERSION_MIN, RWKV_FILE_VERSION_MAX);
     }
     if (h->n_vocab == 0 || h->n_vocab > MAX_VOCAB) {
         return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_DATA, "header n_vocab %u out of range 1..%u", h->n_vocab, MAX_VOCAB);
@@ -70,16 +70,16 @@ static bool parse_tensor(struct reader * r, uint32_t file_version, size_t index,
     uint32_t n_dims, key_length, type;
     if (!read_u32(r, &n_dims) || !read_u32(r, &key_length) || !read_u32(r, &type)) {
         return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_READ,
-            "file truncated at byte %llu of %llu: tensor #%zu header incomplete",
-            (unsigned long long) r->n_bytes, (unsigned long long) r->n_bytes, index);
+            "file truncated at byte %llu: tensor #%zu header incomplete (12 bytes from byte %llu)",
+            (unsigned long long) r->n_bytes, index, (unsigned long long) start);
     }
     if (n_dims < 1 || n_dims > RWKV_MAX_TENSOR_DIMS) {
         return rwkv_fail(err, print, RWKV_ERROR_MODEL_PARAMS | RWKV_ERROR_SHAPE,
-            "tensor #%zu at byte %llu: %u dimensions, expected 1..%d", index, (unsigned long long) start, n_dims, RWKV_MAX_TENSOR_DIMS);
+            "tensor #%zu at byte %llu: %d dimensions, expected 1..%d", index, (unsigned long long) start, (int32_t) n_dims, RWKV_MAX_TENSOR_DIMS);
     }
     if (key_length < 1 || key_length > RWKV_MAX_KEY_LENGTH) {
         return rwkv_fail(err, print, RWKV_ERROR_MODEL_PARAMS | RWKV_ERROR_KEY,
-            "tensor #%zu at byte %llu: name length %u, expected 1..%d", index, (unsigned long long) start, key_length, RWKV_MAX_KEY_LENGTH);
+            "tensor #%zu at byte %llu: name length %d, expected 1..%d", index, (unsigned long long) start, (int32_t) key_length, RWKV_MAX_KEY_LENGTH);
     }
     t->n_dims = n_dims;
     t->type = type;

@@ -3,6 +3,14 @@
 
 #include <string.h>
 
+/* No fused multiply-add: with FMA available (-march=native, aarch64) compilers fuse
+ * `acc += w * x` in one loop and not in another, and dot_f16 would stop matching dot_f32. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 float rwkv_f16_to_f32(uint16_t h) {
     const uint32_t sign = (uint32_t) (h & 0x8000) << 16;
     uint32_t exponent = (h >> 10) & 0x1f;

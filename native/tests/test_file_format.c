@@ -122,7 +122,7 @@ static void test_header_cases(void) {
     put_header(buf, MAGIC, 102, 256, 128, 4, 0);
     expect_bytes_error("version 102", buf, 24, FLAGS(FILE, FILE_VERSION), "version 102");
     put_header(buf, MAGIC, -1, 256, 128, 4, 0);
-    expect_bytes_error("version -1", buf, 24, FLAGS(FILE, FILE_VERSION), "version");
+    expect_bytes_error("version -1", buf, 24, FLAGS(FILE, FILE_VERSION), "version -1");
 
     put_header(buf, MAGIC, 100, 256, 128, INT32_MIN /* 2^31 as uint32 */, 0);
     expect_bytes_error("n_layer 2^31", buf, 24, FLAGS(FILE, DATA), "n_layer 2147483648");
@@ -184,7 +184,7 @@ static void test_tensor_record_cases(void) {
     n = put_tensor(buf, 101, 4, 8, 0, vec, "ln_out.w", 4 * C);
     expect_bytes_error("tensor with 4 dims", buf, n, FLAGS(MODEL_PARAMS, SHAPE), "4 dimensions");
     n = put_tensor(buf, 101, -1, 8, 0, vec, "ln_out.w", 4 * C);
-    expect_bytes_error("tensor with -1 dims", buf, n, FLAGS(MODEL_PARAMS, SHAPE), "dimensions");
+    expect_bytes_error("tensor with -1 dims", buf, n, FLAGS(MODEL_PARAMS, SHAPE), "-1 dimensions");
     const int32_t zero_dim[2] = {C, 0};
     n = put_tensor(buf, 101, 2, 10, 0, zero_dim, "emb.weight", 0);
     expect_bytes_error("a dimension of 0", buf, n, FLAGS(MODEL_PARAMS, SHAPE), "dimension 1 has size 0");
@@ -203,18 +203,18 @@ static void test_tensor_record_cases(void) {
     n = put_tensor(buf, 101, 1, 1 << 30, 0, vec, "ln_out.w", 4 * C);
     expect_bytes_error("key length 2^30", buf, n, FLAGS(MODEL_PARAMS, KEY), "name length 1073741824");
     n = put_tensor(buf, 101, 1, -3, 0, vec, "ln_out.w", 4 * C);
-    expect_bytes_error("key length -3", buf, n, FLAGS(MODEL_PARAMS, KEY), "name length");
+    expect_bytes_error("key length -3", buf, n, FLAGS(MODEL_PARAMS, KEY), "name length -3");
     n = put_tensor(buf, 101, 1, 8, 0, vec, "ln_out.w", 4 * C);
     buf[24 + 12 + 4 + 2] = 0;  /* the name starts after the header, the record and one dim */
     expect_bytes_error("key with a NUL byte", buf, n, FLAGS(MODEL_PARAMS, KEY), "NUL");
 
     /* Truncations inside one record: header (12 bytes), shape, name, data. */
     n = put_tensor(buf, 101, 2, 10, 0, mat, "emb.weight", 4 * C * V);
-    expect_bytes_error("truncated in the tensor header", buf, 24 + 7, FLAGS(FILE, FILE_READ), "tensor #0 header");
+    expect_bytes_error("truncated in the tensor header", buf, 24 + 7, FLAGS(FILE, FILE_READ), "truncated at byte 31: tensor #0 header incomplete (12 bytes from byte 24)");
     expect_bytes_error("truncated in the shape", buf, 24 + 12 + 5, FLAGS(FILE, FILE_READ), "shape incomplete");
     expect_bytes_error("truncated in the name", buf, 24 + 12 + 8 + 4, FLAGS(FILE, FILE_READ), "name incomplete");
     expect_bytes_error("truncated in the data", buf, n - 1, FLAGS(FILE, FILE_READ), "tensor emb.weight needs 2560 bytes");
-    expect_bytes_error("trailing 5 bytes after a tensor", buf, n + 5, FLAGS(FILE, FILE_READ), "truncated");
+    expect_bytes_error("trailing 5 bytes after a tensor", buf, n + 5, FLAGS(FILE, FILE_READ), "tensor #1 header incomplete");
 }
 
 /* Models written here: a valid v4 model, then one change each. */
