@@ -24,7 +24,10 @@ from .errors import (  # noqa: E402
     RwkvError,
     StateSizeError,
 )
-from .model import Model, library_path, quantize, system_info  # noqa: E402
+from .model import Model, library_path, system_info  # noqa: E402
+# Binds the name to the function after the submodule rwkv_cpp.quantize is loaded, so the
+# package attribute stays the function.
+from .quantize import quantize_model_file as quantize  # noqa: E402
 
 __all__ = [
     "__version__",

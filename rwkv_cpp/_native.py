@@ -76,6 +76,16 @@ uint32_t rwkv_get_version(void);
 uint32_t rwkv_get_arch_version_major(const struct rwkv_context * ctx);
 uint32_t rwkv_get_arch_version_minor(const struct rwkv_context * ctx);
 uint32_t rwkv_get_gpu_layer_count(const struct rwkv_context * ctx);
+
+struct rwkv_quantize_params {
+    const char * format_name;
+    const char * head_format_name;
+    void (*progress)(void * user_data, size_t n_done, size_t n_total);
+    void * user_data;
+};
+struct rwkv_quantize_params rwkv_quantize_default_params(void);
+bool rwkv_quantize_model_file_ex(const char * model_file_path_in, const char * model_file_path_out,
+                                 const struct rwkv_quantize_params * params);
 """
 
 ENV_VAR = "RWKV_CPP_LIBRARY"

@@ -8,8 +8,11 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .quantize import FORMATS as QUANTIZED_FORMATS
+
 EXAMPLES = """examples:
   rwkv-cpp convert RWKV-x070-World-0.4B.pth model.bin --type FP16
+  rwkv-cpp quantize model.bin model-Q5_1.bin Q5_1
   rwkv-cpp info model.bin
   rwkv-cpp predict model.bin "The capital of France is"
   rwkv-cpp predict model.bin --tokens 34 105 110
@@ -29,6 +32,24 @@ def _cmd_convert(args: argparse.Namespace) -> int:
               f"n_embed {summary['n_embed']}, vocabulary {summary['n_vocab']}, {summary['data_type']}, "
               f"{summary['n_bytes'] / 2**20:.1f} MiB")
     return 0
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from .quantize import quantize_model_file
+
+    summary = quantize_model_file(args.input, args.output, args.format, head_format=args.head,
+                                  progress=not args.quiet)
+    if not args.quiet:
+        print(quantize_report(args.output, summary))
+    return 0
+
+
+def quantize_report(output: str, summary) -> str:
+    """The line `quantize` prints (shared with tools/quantize.py)."""
+    n_in, n_out = summary["n_bytes_in"], summary["n_bytes_out"]
+    head = f", head {summary['head_format']}" if summary["head_format"] else ""
+    return (f"wrote {output}: {summary['format']}{head}, {n_in / 2**20:.1f} MiB -> {n_out / 2**20:.1f} MiB "
+            f"({n_out / n_in:.1%} of the input)")
 
 
 def _describe(model) -> str:
@@ -98,6 +119,22 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--type", default="FP16", choices=["FP16", "FP32", "float16", "float32"])
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
     convert.set_defaults(run=_cmd_convert)
+
+    quantize = commands.add_parser(
+        "quantize", help="quantize an FP32/FP16 .bin model to Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0",
+        description="Quantize the 2-D matrices of an FP32/FP16 model file, as rwkv.cpp does "
+                    "(emb.weight and head.weight keep their type unless --head is given).",
+        epilog="examples:\n  rwkv-cpp quantize model-FP16.bin model-Q5_1.bin Q5_1\n"
+               "  rwkv-cpp quantize model-FP16.bin model-Q5_1.bin Q5_1 --head Q8_0",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    quantize.add_argument("input")
+    quantize.add_argument("output")
+    # The library checks the names (upper case only, as rwkv.cpp): one-line error on a bad one.
+    quantize.add_argument("format", metavar="FORMAT", help=", ".join(QUANTIZED_FORMATS))
+    quantize.add_argument("--head", metavar="FORMAT",
+                          help="quantize head.weight too (e.g. Q8_0: smaller file, slightly larger error)")
+    quantize.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    quantize.set_defaults(run=_cmd_quantize)
 
     info = commands.add_parser("info", help="show a model file's architecture and shape",
                                epilog="example:\n  rwkv-cpp info model.bin", formatter_class=argparse.RawDescriptionHelpFormatter)

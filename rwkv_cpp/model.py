@@ -15,7 +15,7 @@ from . import _native
 from ._native import ffi
 from .errors import InvalidArgumentError, InvalidTokenError, RwkvError, StateSizeError
 
-__all__ = ["Model", "quantize", "system_info", "library_path"]
+__all__ = ["Model", "system_info", "library_path"]
 
 FloatArray = npt.NDArray[np.float32]
 PathLike = Union[str, "os.PathLike[str]"]
@@ -268,19 +268,6 @@ class Model:
             if not call(ctx, state_in, state_out, logits_out):
                 _native.raise_last_error(self._lib, ctx, what)
         return out_logits, out_state
-
-
-def quantize(input_path: PathLike, output_path: PathLike, format_name: str) -> None:
-    """Quantizes an FP32/FP16 model file to Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0.
-
-    Example: ``rwkv_cpp.quantize("model-FP16.bin", "model-Q5_1.bin", "Q5_1")``
-    """
-    lib = _native.load().lib
-    _native.silence(lib)
-    if not lib.rwkv_quantize_model_file(
-        os.fsencode(os.fspath(input_path)), os.fsencode(os.fspath(output_path)), str(format_name).encode("utf-8")
-    ):
-        _native.raise_last_error(lib, ffi.NULL, "rwkv_quantize_model_file")
 
 
 def system_info() -> str:

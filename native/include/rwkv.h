@@ -149,6 +149,28 @@ RWKV_API uint32_t rwkv_get_arch_version_minor(const struct rwkv_context * ctx);
 /* Number of GPU layers actually in use (0 on a CPU-only build). */
 RWKV_API uint32_t rwkv_get_gpu_layer_count(const struct rwkv_context * ctx);
 
+/* Options of rwkv_quantize_model_file_ex. Get the defaults from
+ * rwkv_quantize_default_params() and change what you need: new fields are only ever
+ * appended, so code written against this version keeps working. */
+struct rwkv_quantize_params {
+    /* "Q4_0", "Q4_1", "Q5_0", "Q5_1" or "Q8_0": the type of the 2-D matrices. */
+    const char * format_name;
+    /* NULL (default): emb.weight and head.weight keep their type, as rwkv.cpp does.
+     * A format name: head.weight is quantized to it too (its row length must be a
+     * multiple of 32). */
+    const char * head_format_name;
+    /* Called after each tensor with the count done and the total; may be NULL. */
+    void (*progress)(void * user_data, size_t n_done, size_t n_total);
+    void * user_data;
+};
+
+RWKV_API struct rwkv_quantize_params rwkv_quantize_default_params(void);
+
+/* rwkv_quantize_model_file with options. The output is written to a temporary file next
+ * to it and renamed at the end: on any error nothing is left at model_file_path_out. */
+RWKV_API bool rwkv_quantize_model_file_ex(const char * model_file_path_in, const char * model_file_path_out,
+                                          const struct rwkv_quantize_params * params);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,7 +26,9 @@ struct rwkv_context * rwkv_context_create(struct rwkv_model * model, uint32_t n_
     const size_t widest_row = max_size(max_size(C, model->n_ffn), model->lora_max);
     const size_t n_floats = BUF_COUNT * T * C + T * model->n_ffn + T * 5 * model->lora_max
         + n_threads * widest_row + model->state_len + C;
-    ctx->memory = malloc(n_floats * sizeof(float));
+    const size_t n_q8_blocks = T * (widest_row / RWKV_QUANT_BLOCK_SIZE + 1);
+    /* The q8 blocks go first: they need the alignment malloc gives. */
+    ctx->memory = malloc(n_q8_blocks * sizeof(struct rwkv_q8_block) + n_floats * sizeof(float));
     ctx->pool = rwkv_threadpool_create(n_threads);
     if (!ctx->memory || !ctx->pool) {
         rwkv_threadpool_free(ctx->pool);
@@ -36,7 +38,8 @@ struct rwkv_context * rwkv_context_create(struct rwkv_model * model, uint32_t n_
             "cannot allocate a context: %zu MiB of scratch memory and %u threads", n_floats * sizeof(float) >> 20, n_threads);
         return NULL;
     }
-    float * next = ctx->memory;
+    ctx->activations_q8 = ctx->memory;
+    float * next = (float *) (ctx->activations_q8 + n_q8_blocks);
     for (int i = 0; i < BUF_COUNT; i++) {
         ctx->buffers[i] = next;
         next += T * C;

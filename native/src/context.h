@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "kernels.h"
 #include "model.h"
+#include "quant.h"
 #include "threadpool.h"
 
 /* Tokens evaluated together in sequence mode; longer sequences go in chunks of this size, so
@@ -36,11 +37,12 @@ struct rwkv_context {
     float * buffers[BUF_COUNT];
     float * ffn_hidden;   /* RWKV_MAX_CHUNK x n_ffn */
     float * lora_hidden;  /* RWKV_MAX_CHUNK x 5 * lora_max */
+    struct rwkv_q8_block * activations_q8;  /* RWKV_MAX_CHUNK x widest row / 32: quantized inputs */
     float * row_scratch;  /* n_threads x widest matrix row, for widening rows once per chunk */
     size_t row_scratch_floats;
     float * state;        /* the state evaluated when the caller passes no state_out */
     float * last_x;       /* n_embed: final activation for the head */
-    float * memory;       /* the single allocation behind every pointer above */
+    void * memory;        /* the single allocation behind every pointer above */
 };
 
 /* A context for model (retained). NULL on error, with err filled. */

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <string.h>
 #include "ops.h"
+#include "quant.h"
+#include "tensor_types.h"
 #include "wkv.h"
 
 /* ---- matrix products, split by rows across the thread pool ---- */
@@ -24,6 +26,20 @@ struct matmul_job {
 /* Rows per thread are split at multiples of 16 so threads never share a cache line of y. */
 #define ROW_ALIGN 16
 
+/* Quantized weights: integer dot products against the activations quantized once per call
+ * (ggml's scheme), the same for one token and for many. */
+static void quantized_rows(const struct matmul_job * job, size_t first, size_t last) {
+    const struct rwkv_matrix * m = job->m;
+    const rwkv_dot_quant_fn dot = rwkv_dot_quant_scalar(m->type);
+    const size_t n_blocks = m->n_in / RWKV_QUANT_BLOCK_SIZE;
+    for (size_t row = first; row < last; row++) {
+        const uint8_t * w = m->data + (job->row_begin + row) * m->row_bytes;
+        for (size_t t = 0; t < job->T; t++) {
+            job->y[t * job->y_stride + row] = dot(w, job->ctx->activations_q8 + t * n_blocks, n_blocks);
+        }
+    }
+}
+
 static void matmul_task(void * arg, uint32_t thread_index, uint32_t n_threads) {
     const struct matmul_job * job = arg;
     const size_t n_groups = (job->n_rows + ROW_ALIGN - 1) / ROW_ALIGN;
@@ -33,8 +49,12 @@ static void matmul_task(void * arg, uint32_t thread_index, uint32_t n_threads) {
         last = job->n_rows;
     }
     const struct rwkv_matrix * m = job->m;
+    if (rwkv_type_is_quantized(m->type)) {
+        quantized_rows(job, first, last);
+        return;
+    }
     const struct rwkv_kernels * k = job->ctx->kernels;
-    const bool f16 = m->type != 0;
+    const bool f16 = m->type == RWKV_TYPE_F16;
     float * widened = job->ctx->row_scratch + (size_t) thread_index * job->ctx->row_scratch_floats;
     for (size_t row = first; row < last; row++) {
         const uint8_t * w = m->data + (job->row_begin + row) * m->row_bytes;
@@ -55,6 +75,12 @@ static void matmul_task(void * arg, uint32_t thread_index, uint32_t n_threads) {
 static void matmul_rows(struct rwkv_context * ctx, const struct rwkv_matrix * m, size_t row_begin, size_t n_rows,
                         const float * x, size_t x_stride, size_t T, float * y, size_t y_stride) {
     struct matmul_job job = {ctx, m, row_begin, n_rows, x, x_stride, y, y_stride, T};
+    if (rwkv_type_is_quantized(m->type)) {
+        const size_t n_blocks = m->n_in / RWKV_QUANT_BLOCK_SIZE;
+        for (size_t t = 0; t < T; t++) {
+            rwkv_quantize_activations(x + t * x_stride, ctx->activations_q8 + t * n_blocks, m->n_in);
+        }
+    }
     rwkv_threadpool_run(ctx->pool, matmul_task, &job);
 }
 

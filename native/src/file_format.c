@@ -164,6 +164,7 @@ bool rwkv_model_file_parse(const uint8_t * data, uint64_t n_bytes, struct rwkv_m
             rwkv_model_file_free(out);
             return false;
         }
+        out->tensors[out->n_tensors].file_index = out->n_tensors;
         out->n_tensors++;
     }
     if (out->n_tensors == 0) {

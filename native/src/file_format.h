@@ -30,6 +30,7 @@ struct rwkv_file_tensor {
     uint64_t data_offset;
     uint64_t n_bytes;
     const uint8_t * data;
+    size_t file_index;  /* position in the file: tensors are kept sorted by name */
 };
 
 struct rwkv_model_file {

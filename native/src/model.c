@@ -8,6 +8,7 @@
 #include <string.h>
 #include "cpu_features.h"
 #include "kernels.h"
+#include "quant.h"
 #include "tensor_types.h"
 
 /* Binding runs twice: once counting the floats the vectors need, once filling them. */
@@ -57,17 +58,9 @@ static bool fail_shape(struct binder * b, const struct rwkv_file_tensor * t, con
     return false;
 }
 
-static bool convert_to_f32(struct binder * b, const struct rwkv_file_tensor * t, float * out) {
-    if (t->type == RWKV_TYPE_F32) {
-        memcpy(out, t->data, t->n_elements * sizeof(float));
-    } else if (t->type == RWKV_TYPE_F16) {
-        rwkv_kernels_scalar.f16_to_f32(t->data, out, t->n_elements);
-    } else {
-        b->ok = rwkv_fail(b->err, b->print, RWKV_ERROR_MODEL_PARAMS | RWKV_ERROR_DATA_TYPE,
-            "tensor %s: type %s is not allowed for a vector parameter (expected F32 or F16)", t->name, rwkv_type_name(t->type));
-        return false;
-    }
-    return true;
+/* Vectors may come in any type: rwkv.cpp's quantizer quantizes every 2-D tensor, v7's r_k too. */
+static void convert_to_f32(const struct rwkv_file_tensor * t, float * out) {
+    rwkv_dequantize_row(t->type, t->data, out, t->n_elements);
 }
 
 /* A vector parameter of n floats, in any shape with n elements (files store e.g. (C), (1,1,C)
@@ -89,9 +82,7 @@ static const float * bind_vector_repeated(struct binder * b, const char * name, 
     }
     float * out = b->next;
     b->next += n * repeat;
-    if (!convert_to_f32(b, t, out)) {
-        return NULL;
-    }
+    convert_to_f32(t, out);
     for (size_t i = n; i-- > 0;) {  /* backwards, so expansion in place never overwrites unread values */
         for (size_t j = repeat; j-- > 0;) {
             out[i * repeat + j] = out[i];
@@ -114,11 +105,6 @@ static void bind_matrix(struct binder * b, const char * name, size_t n_in, size_
         char expected[96];
         snprintf(expected, sizeof(expected), "%zu x %zu (out x in)", n_out, n_in);
         fail_shape(b, t, expected);
-        return;
-    }
-    if (!rwkv_type_is_supported(t->type)) {
-        b->ok = rwkv_fail(b->err, b->print, RWKV_ERROR_MODEL_PARAMS | RWKV_ERROR_UNSUPPORTED,
-            "tensor %s: data type %s is not supported yet (supported: F32, F16)", t->name, rwkv_type_name(t->type));
         return;
     }
     m->type = t->type;
@@ -405,10 +391,10 @@ void rwkv_model_release(struct rwkv_model * model) {
 
 void rwkv_matrix_row_to_f32(const struct rwkv_matrix * m, size_t row, float * out) {
     const uint8_t * src = m->data + row * m->row_bytes;
-    if (m->type == RWKV_TYPE_F32) {
-        memcpy(out, src, m->n_in * sizeof(float));
-    } else {
+    if (m->type == RWKV_TYPE_F16) {
         rwkv_best_kernels()->f16_to_f32(src, out, m->n_in);
+    } else {
+        rwkv_dequantize_row(m->type, src, out, m->n_in);
     }
 }
 

@@ -38,7 +38,3 @@ size_t rwkv_type_block_size(uint32_t type) {
 size_t rwkv_type_block_bytes(uint32_t type) {
     return rwkv_type_is_known(type) ? type_table[type].block_bytes : 0;
 }
-
-bool rwkv_type_is_supported(uint32_t type) {
-    return type == RWKV_TYPE_F32 || type == RWKV_TYPE_F16;
-}

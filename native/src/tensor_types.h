@@ -27,7 +27,5 @@ const char * rwkv_type_name(uint32_t type);
 /* Elements per block (1 for floats) and bytes per block. */
 size_t rwkv_type_block_size(uint32_t type);
 size_t rwkv_type_block_bytes(uint32_t type);
-/* Whether evaluation supports this type in this build. */
-bool rwkv_type_is_supported(uint32_t type);
 
 #endif
