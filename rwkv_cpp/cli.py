@@ -35,21 +35,13 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
-    from .quantize import quantize_model_file
+    from .quantize import describe_summary, quantize_model_file
 
     summary = quantize_model_file(args.input, args.output, args.format, head_format=args.head,
                                   progress=not args.quiet)
     if not args.quiet:
-        print(quantize_report(args.output, summary))
+        print(describe_summary(args.output, summary))
     return 0
-
-
-def quantize_report(output: str, summary) -> str:
-    """The line `quantize` prints (shared with tools/quantize.py)."""
-    n_in, n_out = summary["n_bytes_in"], summary["n_bytes_out"]
-    head = f", head {summary['head_format']}" if summary["head_format"] else ""
-    return (f"wrote {output}: {summary['format']}{head}, {n_in / 2**20:.1f} MiB -> {n_out / 2**20:.1f} MiB "
-            f"({n_out / n_in:.1%} of the input)")
 
 
 def _describe(model) -> str:

@@ -14,7 +14,7 @@ from . import _native
 from ._native import ffi
 from .errors import InvalidArgumentError
 
-__all__ = ["FORMATS", "QuantizationSummary", "quantize_model_file"]
+__all__ = ["FORMATS", "QuantizationSummary", "quantize_model_file", "describe_summary"]
 
 # The names the library accepts, exactly as rwkv.cpp spells them (upper case only).
 FORMATS = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0")
@@ -77,6 +77,18 @@ def quantize_model_file(src: PathLike, dest: PathLike, format_name: str, *,
         raise bar.interrupt  # Ctrl-C while the library worked: it finished the file first
     return QuantizationSummary(format=format_name, head_format=head_format,
                                n_bytes_in=os.path.getsize(src_bytes), n_bytes_out=os.path.getsize(dest_bytes))
+
+
+def describe_summary(dest: PathLike, summary: QuantizationSummary) -> str:
+    """One line for people: what was written and the sizes before and after."""
+    n_in, n_out = summary["n_bytes_in"], summary["n_bytes_out"]
+    head = f" (head {summary['head_format']})" if summary["head_format"] else ""
+    return (f"wrote {os.fspath(dest)}: {summary['format']}{head}, {_mib(n_in)} -> {_mib(n_out)} "
+            f"({n_out / max(n_in, 1):.1%} of the input)")
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.2f} MiB"
 
 
 def _path_arg(path: PathLike, name: str) -> bytes:

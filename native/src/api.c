@@ -6,7 +6,7 @@
 #include "errors.h"
 #include "eval.h"
 #include "model.h"
-#include "platform.h"
+#include "quantize.h"
 #include "rwkv.h"
 
 #define STRINGIFY_(x) #x
@@ -191,30 +191,28 @@ void rwkv_free(struct rwkv_context * ctx) {
 
 /* ---- the rest ---- */
 
-bool rwkv_quantize_model_file(const char * model_file_path_in, const char * model_file_path_out, const char * format_name) {
+struct rwkv_quantize_params rwkv_quantize_default_params(void) {
+    struct rwkv_quantize_params params = {.format_name = "Q5_1"};
+    return params;
+}
+
+bool rwkv_quantize_model_file_ex(const char * model_file_path_in, const char * model_file_path_out,
+                                 const struct rwkv_quantize_params * params) {
     struct rwkv_error * err = rwkv_thread_error();
     const bool print = *rwkv_thread_print_errors();
     rwkv_error_clear(err);
-    if (!model_file_path_in || !model_file_path_out || !format_name) {
+    if (!model_file_path_in || !model_file_path_out || !params || !params->format_name) {
         return rwkv_fail(err, print, RWKV_ERROR_ARGS, "rwkv_quantize_model_file: %s is NULL",
-            !model_file_path_in ? "model_file_path_in" : !model_file_path_out ? "model_file_path_out" : "format_name");
+            !model_file_path_in ? "model_file_path_in" : !model_file_path_out ? "model_file_path_out"
+            : !params ? "params" : "format_name");
     }
-    static const char * const formats[] = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"};
-    bool known = false;
-    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-        known = known || strcmp(format_name, formats[i]) == 0;
-    }
-    if (!known) {
-        return rwkv_fail(err, print, RWKV_ERROR_ARGS | RWKV_ERROR_DATA_TYPE,
-            "unknown quantization format %s (expected Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0)", format_name);
-    }
-    struct rwkv_mapped_file input;
-    if (!rwkv_map_file(model_file_path_in, &input, err, print)) {
-        return false;
-    }
-    rwkv_unmap_file(&input);
-    return rwkv_fail(err, print, RWKV_ERROR_MODEL | RWKV_ERROR_UNSUPPORTED,
-        "quantization to %s is not supported yet by this version of rwkv_cpp", format_name);
+    return rwkv_quantize_file(model_file_path_in, model_file_path_out, params, err, print);
+}
+
+bool rwkv_quantize_model_file(const char * model_file_path_in, const char * model_file_path_out, const char * format_name) {
+    struct rwkv_quantize_params params = rwkv_quantize_default_params();
+    params.format_name = format_name;
+    return rwkv_quantize_model_file_ex(model_file_path_in, model_file_path_out, &params);
 }
 
 const char * rwkv_get_system_info_string(void) {

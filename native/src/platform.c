@@ -2,6 +2,8 @@
 #include "platform.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(_WIN32)
@@ -46,6 +48,30 @@ void rwkv_unmap_file(struct rwkv_mapped_file * file) {
         CloseHandle((HANDLE) file->handle);
     }
     memset(file, 0, sizeof(*file));
+}
+
+FILE * rwkv_create_temp_file(const char * dest, char * temp_path, size_t temp_path_size, struct rwkv_error * err, bool print) {
+    for (unsigned attempt = 0; attempt < 100; attempt++) {
+        snprintf(temp_path, temp_path_size, "%s.tmp-%lu-%u", dest, (unsigned long) GetCurrentProcessId(), (unsigned) (GetTickCount() + attempt));
+        FILE * file = fopen(temp_path, "wbx");
+        if (file) {
+            return file;
+        }
+        if (errno != EEXIST) {
+            break;
+        }
+    }
+    rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "cannot create %s: %s", temp_path, strerror(errno));
+    return NULL;
+}
+
+bool rwkv_replace_file(const char * temp, const char * dest, struct rwkv_error * err, bool print) {
+    if (!MoveFileExA(temp, dest, MOVEFILE_REPLACE_EXISTING)) {
+        unsigned long code = (unsigned long) GetLastError();
+        remove(temp);
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_WRITE, "cannot move the output to %s (Windows error %lu)", dest, code);
+    }
+    return true;
 }
 
 uint32_t rwkv_cpu_count(void) {
@@ -100,6 +126,36 @@ void rwkv_unmap_file(struct rwkv_mapped_file * file) {
         munmap((void *) file->data, (size_t) file->n_bytes);
     }
     memset(file, 0, sizeof(*file));
+}
+
+FILE * rwkv_create_temp_file(const char * dest, char * temp_path, size_t temp_path_size, struct rwkv_error * err, bool print) {
+    if ((size_t) snprintf(temp_path, temp_path_size, "%s.tmp-XXXXXX", dest) >= temp_path_size) {
+        rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "output path too long: %s", dest);
+        return NULL;
+    }
+    int fd = mkstemp(temp_path);
+    if (fd < 0) {
+        rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "cannot create a file next to %s: %s", dest, strerror(errno));
+        return NULL;
+    }
+    fchmod(fd, 0644);  /* mkstemp makes it private; the result should look like any new file */
+    FILE * file = fdopen(fd, "wb");
+    if (!file) {
+        int saved = errno;
+        close(fd);
+        remove(temp_path);
+        rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "cannot open %s: %s", temp_path, strerror(saved));
+    }
+    return file;
+}
+
+bool rwkv_replace_file(const char * temp, const char * dest, struct rwkv_error * err, bool print) {
+    if (rename(temp, dest) != 0) {
+        int saved = errno;
+        remove(temp);
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_WRITE, "cannot move the output to %s: %s", dest, strerror(saved));
+    }
+    return true;
 }
 
 uint32_t rwkv_cpu_count(void) {

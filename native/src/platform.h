@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include "errors.h"
 
 struct rwkv_mapped_file {
@@ -16,6 +17,12 @@ struct rwkv_mapped_file {
 /* Maps the whole file read-only. An empty file maps to data NULL, n_bytes 0. */
 bool rwkv_map_file(const char * path, struct rwkv_mapped_file * out, struct rwkv_error * err, bool print);
 void rwkv_unmap_file(struct rwkv_mapped_file * file);
+
+/* Creates a new empty file next to dest (dest + ".tmp-XXXXXX"), opened for binary writing;
+ * its path goes to temp_path. NULL on error (err filled). */
+FILE * rwkv_create_temp_file(const char * dest, char * temp_path, size_t temp_path_size, struct rwkv_error * err, bool print);
+/* Renames temp over dest (replacing it); on failure removes temp. */
+bool rwkv_replace_file(const char * temp, const char * dest, struct rwkv_error * err, bool print);
 
 /* Number of hardware threads, at least 1. */
 uint32_t rwkv_cpu_count(void);
