@@ -347,6 +347,26 @@ def test_directory(tmp_path):
     assert info.value.code == 514
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_fifo_does_not_hang(tmp_path):
+    """Opening a FIFO waits for a writer unless the library opens it non-blocking; in a
+    subprocess so a hang fails the test instead of stalling pytest."""
+    fifo = tmp_path / "fifo.bin"
+    os.mkfifo(fifo)
+    code = (
+        "import sys, rwkv_cpp\n"
+        "try:\n    rwkv_cpp.Model(sys.argv[1])\n"
+        "except rwkv_cpp.ModelFileError as e:\n    print(e.code, e)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=30, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("loading a FIFO hangs")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("514 ") and "not a regular file" in proc.stdout
+
+
 @pytest.mark.parametrize("n_bytes", [0, 1, 23])
 def test_file_shorter_than_header(tmp_path, n_bytes):
     import rwkv_cpp

@@ -171,6 +171,117 @@ RWKV_API struct rwkv_quantize_params rwkv_quantize_default_params(void);
 RWKV_API bool rwkv_quantize_model_file_ex(const char * model_file_path_in, const char * model_file_path_out,
                                           const struct rwkv_quantize_params * params);
 
+/* ---- Sampling (addition) ----
+ *
+ * A sampler picks the next token from the logits rwkv_eval wrote. Per call it works on a
+ * copy of the logits, in this order:
+ *
+ *   1. logit bias      logit[t] += bias[t] (rwkv_sampler_set_logit_bias; -INFINITY bans t)
+ *   2. penalties       for each token t accepted since the last reset:
+ *                        repetition (llama.cpp): logit > 0 ? logit / repetition_penalty
+ *                                                          : logit * repetition_penalty
+ *                        then (ChatRWKV): logit -= presence_penalty + occurrence[t] * frequency_penalty
+ *                      occurrence[t] = sum over the accepted copies of t of
+ *                      penalty_decay^(number of tokens accepted after that copy); the presence
+ *                      penalty never decays. (Computed in double, rounded to float once.)
+ *   3. temperature     0: greedy, return the first largest logit (lowest id on ties); steps
+ *                      4-6 and the random draw are skipped. Otherwise p = softmax(logit / temperature).
+ *   4. top-k           keep the top_k largest logits (ties: lower ids first)
+ *   5. top-p           keep the smallest prefix, largest first, whose probability (renormalized
+ *                      over what step 4 kept) is >= top_p
+ *   6. min-p           keep tokens whose probability is >= min_p * the largest probability
+ *   7. draw            one uniform number from the sampler's xoshiro256** generator, over the
+ *                      kept tokens renormalized. Tokens whose probability underflows to 0 in
+ *                      double are never drawn.
+ *
+ * Steps 5 and 6 keep prefixes of the same order, so they commute; temperature comes before
+ * them. (BlinkDL's rwkv package, PIPELINE.sample_logits, applies top-p and top-k to
+ * softmax(logits) and then the temperature as probs ** (1 / temperature): at temperature 1
+ * both give the same distribution.)
+ *
+ * ChatRWKV / rwkv pip package PIPELINE_ARGS map as: alpha_presence -> presence_penalty,
+ * alpha_frequency -> frequency_penalty, alpha_decay -> penalty_decay, token_ban -> a logit
+ * bias of -INFINITY, token_stop -> left to the caller's generation loop (as are stop strings
+ * and a token limit: the sampler only picks tokens). One difference: PIPELINE.generate counts
+ * a token that decodes to a space, tab or digit with weight 0 (presence only); the sampler,
+ * which knows no text, counts every accepted token with weight 1.
+ *
+ * Logits: NaN or +INFINITY is an error naming the token; -INFINITY means banned. If every
+ * token is banned, sampling fails. Each sampler is used by one thread at a time; it allocates
+ * everything in rwkv_sampler_create and nothing per call. Cost per call is O(n_vocab) plus
+ * O(n_vocab log top_k) for top-k and O(n_kept log n_vocab) for top-p.
+ *
+ * Errors: functions taking a sampler record flags (RWKV_ERROR_ARGS | detail) and a message in
+ * it, read with rwkv_sampler_get_last_error / _message; a failed rwkv_sampler_create, or a
+ * NULL sampler, records them in the per-thread slot read by rwkv_get_last_error(NULL). */
+
+/* rwkv_sampling_params.seed: pick a seed from the clock and addresses (different every time;
+ * rwkv_sampler_get_seed tells which, to replay a run). */
+#define RWKV_SAMPLING_SEED_RANDOM UINT64_MAX
+
+/* Get the defaults from rwkv_sampling_default_params() and change what you need: new fields
+ * are only ever appended. The defaults are those of the rwkv pip package's PIPELINE_ARGS. */
+struct rwkv_sampling_params {
+    float temperature;         /* >= 0, finite; 0: greedy (argmax). Default 1.0 */
+    uint32_t top_k;            /* 0: off. Default 0 */
+    float top_p;               /* in (0, 1]; 1: off. Default 0.85 */
+    float min_p;               /* in [0, 1]; 0: off. Default 0 */
+    float repetition_penalty;  /* > 0, finite; 1: off (llama.cpp's repeat_penalty). Default 1.0 */
+    float presence_penalty;    /* finite; 0: off; < 0 encourages repeats (alpha_presence). Default 0.2 */
+    float frequency_penalty;   /* finite; 0: off (alpha_frequency). Default 0.2 */
+    float penalty_decay;       /* in [0, 1]; 1: occurrences never fade (alpha_decay). Default 0.996 */
+    uint64_t seed;             /* same seed, same tokens; default RWKV_SAMPLING_SEED_RANDOM */
+};
+
+struct rwkv_sampler;
+
+RWKV_API struct rwkv_sampling_params rwkv_sampling_default_params(void);
+
+/* A sampler for logits of n_vocab floats (1 .. UINT32_MAX). params NULL: the defaults.
+ * Bad parameters give NULL with the reason in rwkv_get_last_error_message(NULL). Errors are
+ * printed to stderr if rwkv_get_print_errors(NULL) is true at creation (change it per
+ * sampler with rwkv_sampler_set_print_errors). */
+RWKV_API struct rwkv_sampler * rwkv_sampler_create(size_t n_vocab, const struct rwkv_sampling_params * params);
+
+/* rwkv_sampler_free(NULL) does nothing. */
+RWKV_API void rwkv_sampler_free(struct rwkv_sampler * sampler);
+
+/* Replaces the whole bias table: token tokens[i] gets biases[i] added to its logit (a token
+ * listed twice gets the sum, as in llama.cpp). n 0 (tokens and biases may then be NULL)
+ * removes every bias. A bias may be -INFINITY (ban), not NaN or +INFINITY. On error the old
+ * table stays. The table survives rwkv_sampler_reset. */
+RWKV_API bool rwkv_sampler_set_logit_bias(struct rwkv_sampler * sampler, const uint32_t * tokens, const float * biases, size_t n);
+
+/* Steps 1-2: writes the biased and penalized logits to adjusted (n_vocab floats; may be the
+ * same buffer as logits). On error adjusted may be partly written. */
+RWKV_API bool rwkv_sampler_apply(struct rwkv_sampler * sampler, const float * logits, size_t n_vocab, float * adjusted);
+
+/* Steps 1-6: writes the probabilities the next rwkv_sampler_sample would draw from (0 for
+ * tokens it cannot return; one 1 at the argmax when temperature is 0). Does not draw. */
+RWKV_API bool rwkv_sampler_get_probs(struct rwkv_sampler * sampler, const float * logits, size_t n_vocab, float * probs);
+
+/* Steps 1-7: writes the chosen token to *token_out. Does not record it: call
+ * rwkv_sampler_accept with the token the host actually keeps. */
+RWKV_API bool rwkv_sampler_sample(struct rwkv_sampler * sampler, const float * logits, size_t n_vocab, uint32_t * token_out);
+
+/* Records token for the penalties: every earlier occurrence decays by penalty_decay, then
+ * occurrence[token] += 1. Prompt tokens may be accepted too, to penalize repeating them. */
+RWKV_API bool rwkv_sampler_accept(struct rwkv_sampler * sampler, uint32_t token);
+
+/* Forgets the accepted tokens and restarts the generator from params.seed (a new random seed
+ * when that is RWKV_SAMPLING_SEED_RANDOM). Keeps the logit bias. NULL does nothing. */
+RWKV_API void rwkv_sampler_reset(struct rwkv_sampler * sampler);
+
+/* The seed in use: params.seed, or the one drawn for RWKV_SAMPLING_SEED_RANDOM. */
+RWKV_API uint64_t rwkv_sampler_get_seed(const struct rwkv_sampler * sampler);
+
+/* As rwkv_get_last_error / rwkv_get_last_error_message / rwkv_set_print_errors for a
+ * context; sampler NULL: the per-thread slot. */
+RWKV_API enum rwkv_error_flags rwkv_sampler_get_last_error(struct rwkv_sampler * sampler);
+RWKV_API const char * rwkv_sampler_get_last_error_message(const struct rwkv_sampler * sampler);
+RWKV_API void rwkv_sampler_set_print_errors(struct rwkv_sampler * sampler, bool print_errors);
+RWKV_API bool rwkv_sampler_get_print_errors(const struct rwkv_sampler * sampler);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,7 +25,7 @@ static struct cpu_features probe(void) {
         __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
         f.f16c = (ecx >> 29) & 1;
     }
-#elif defined(__aarch64__)
+#elif defined(__aarch64__) || defined(_M_ARM64)
     f.neon = true;
 #endif
     return f;
@@ -39,6 +39,12 @@ static const struct rwkv_kernels * choose(const struct cpu_features * f) {
 #if defined(RWKV_HAVE_AVX2_KERNELS)
     if (f->avx2 && f->fma && f->f16c) {
         return &rwkv_kernels_avx2;
+    }
+#endif
+#if defined(RWKV_HAVE_NEON_KERNELS)
+    /* AArch64 always has NEON with fp16 conversions and FMA (Advanced SIMD is mandatory). */
+    if (f->neon) {
+        return &rwkv_kernels_neon;
     }
 #endif
     return &rwkv_kernels_scalar;

@@ -30,7 +30,7 @@ struct matmul_job {
  * (ggml's scheme), the same for one token and for many. */
 static void quantized_rows(const struct matmul_job * job, size_t first, size_t last) {
     const struct rwkv_matrix * m = job->m;
-    const rwkv_dot_quant_fn dot = rwkv_dot_quant_scalar(m->type);
+    const rwkv_dot_quant_fn dot = job->ctx->kernels->dot_quant[m->type];
     const size_t n_blocks = m->n_in / RWKV_QUANT_BLOCK_SIZE;
     for (size_t row = first; row < last; row++) {
         const uint8_t * w = m->data + (job->row_begin + row) * m->row_bytes;

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "quant.h"
 
 struct rwkv_kernels {
     const char * name;
@@ -15,11 +16,17 @@ struct rwkv_kernels {
     float (*dot_f16)(const uint8_t * weights, const float * x, size_t n);
     /* Widens n fp16 values to float32. */
     void (*f16_to_f32)(const uint8_t * src, float * dst, size_t n);
+    /* Quantized weight row . quantized activations, indexed by the weight's type (NULL for
+     * F32/F16). The integer parts are exact; tables differ only in float rounding. */
+    rwkv_dot_quant_fn dot_quant[RWKV_TYPE_COUNT];
 };
 
 extern const struct rwkv_kernels rwkv_kernels_scalar;
 #if defined(RWKV_HAVE_AVX2_KERNELS)
 extern const struct rwkv_kernels rwkv_kernels_avx2;
+#endif
+#if defined(RWKV_HAVE_NEON_KERNELS)
+extern const struct rwkv_kernels rwkv_kernels_neon;
 #endif
 
 /* IEEE half to float, exact. */

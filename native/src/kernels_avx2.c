@@ -70,9 +70,88 @@ static void f16_to_f32(const uint8_t * src, float * dst, size_t n) {
     }
 }
 
+/* ---- quantized rows against two-level 8-bit activations ---- */
+
+static inline float scale_f16(const uint8_t * p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* The 16 bytes of nibbles as 32 values 0..15, weight j in byte j. */
+static inline __m256i unpack_nibbles(const uint8_t * qs) {
+    const __m128i packed = _mm_loadu_si128((const __m128i *) (const void *) qs);
+    const __m128i mask = _mm_set1_epi8(0x0f);
+    const __m128i low = _mm_and_si128(packed, mask);
+    const __m128i high = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
+    return _mm256_set_m128i(high, low);
+}
+
+/* Byte j = 0x10 where bit j of the 32-bit qh is set (Q5's fifth bits). */
+static inline __m256i fifth_bits(const uint8_t * qh_bytes) {
+    uint32_t qh;
+    memcpy(&qh, qh_bytes, 4);
+    const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int) qh), spread);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));  /* all bits but bit j */
+    bytes = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+    return _mm256_and_si256(bytes, _mm256_set1_epi8(0x10));
+}
+
+/* Eight int32 partial sums of w[j] * a[j] for signed weights (|w| <= 128, |a| <= 127:
+ * maddubs cannot saturate). */
+static inline __m256i dot_i8(__m256i w, __m256i a) {
+    const __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+    return _mm256_madd_epi16(products, _mm256_set1_epi16(1));
+}
+
+static inline __m256i load_i8x32(const int8_t * p) {
+    return _mm256_loadu_si256((const __m256i *) (const void *) p);
+}
+
+/* Both activation levels against one block's weights, scaled by the block's d. */
+static inline __m256 block_dot(__m256 acc, __m256i w, float d, const struct rwkv_q8_block * x) {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(w, load_i8x32(x->qs))), _mm256_set1_ps(d * x->d), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(w, load_i8x32(x->qs2))), _mm256_set1_ps(d * x->d2), acc);
+}
+
+/* WEIGHTS(block) yields the 32 signed weights; offset types add m * s per block. */
+#define DEFINE_DOT_QUANT(NAME, BLOCK_BYTES, WEIGHTS, HAS_OFFSET)                          \
+    static float NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks) { \
+        __m256 acc = _mm256_setzero_ps();                                                  \
+        float offset = 0.0f;                                                               \
+        for (size_t b = 0; b < n_blocks; b++) {                                            \
+            const uint8_t * block = row + b * BLOCK_BYTES;                                 \
+            acc = block_dot(acc, WEIGHTS(block), scale_f16(block), &x[b]);                 \
+            if (HAS_OFFSET) {                                                              \
+                offset = fmaf(scale_f16(block + 2), x[b].s, offset);                       \
+            }                                                                              \
+        }                                                                                  \
+        return horizontal_sum(acc) + offset;                                               \
+    }
+
+#define Q4_0_WEIGHTS(block) _mm256_sub_epi8(unpack_nibbles((block) + 2), _mm256_set1_epi8(8))
+#define Q4_1_WEIGHTS(block) unpack_nibbles((block) + 4)
+#define Q5_0_WEIGHTS(block) _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles((block) + 6), fifth_bits((block) + 2)), _mm256_set1_epi8(16))
+#define Q5_1_WEIGHTS(block) _mm256_or_si256(unpack_nibbles((block) + 8), fifth_bits((block) + 4))
+#define Q8_0_WEIGHTS(block) _mm256_loadu_si256((const __m256i *) (const void *) ((block) + 2))
+
+DEFINE_DOT_QUANT(dot_q4_0, 18, Q4_0_WEIGHTS, 0)
+DEFINE_DOT_QUANT(dot_q4_1, 20, Q4_1_WEIGHTS, 1)
+DEFINE_DOT_QUANT(dot_q5_0, 22, Q5_0_WEIGHTS, 0)
+DEFINE_DOT_QUANT(dot_q5_1, 24, Q5_1_WEIGHTS, 1)
+DEFINE_DOT_QUANT(dot_q8_0, 34, Q8_0_WEIGHTS, 0)
+
 const struct rwkv_kernels rwkv_kernels_avx2 = {
     .name = "avx2",
     .dot_f32 = dot_f32,
     .dot_f16 = dot_f16,
     .f16_to_f32 = f16_to_f32,
+    .dot_quant = {
+        [RWKV_TYPE_Q4_0] = dot_q4_0,
+        [RWKV_TYPE_Q4_1] = dot_q4_1,
+        [RWKV_TYPE_Q5_0] = dot_q5_0,
+        [RWKV_TYPE_Q5_1] = dot_q5_1,
+        [RWKV_TYPE_Q8_0] = dot_q8_0,
+    },
 };

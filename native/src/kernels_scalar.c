@@ -129,4 +129,11 @@ const struct rwkv_kernels rwkv_kernels_scalar = {
     .dot_f32 = dot_f32,
     .dot_f16 = dot_f16,
     .f16_to_f32 = f16_to_f32,
+    .dot_quant = {
+        [RWKV_TYPE_Q4_0] = rwkv_dot_q4_0_scalar,
+        [RWKV_TYPE_Q4_1] = rwkv_dot_q4_1_scalar,
+        [RWKV_TYPE_Q5_0] = rwkv_dot_q5_0_scalar,
+        [RWKV_TYPE_Q5_1] = rwkv_dot_q5_1_scalar,
+        [RWKV_TYPE_Q8_0] = rwkv_dot_q8_0_scalar,
+    },
 };

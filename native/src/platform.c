@@ -88,7 +88,9 @@ uint32_t rwkv_cpu_count(void) {
 
 bool rwkv_map_file(const char * path, struct rwkv_mapped_file * out, struct rwkv_error * err, bool print) {
     memset(out, 0, sizeof(*out));
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; the S_ISREG check
+     * below then refuses it. It changes nothing for regular files. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) {
         return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "cannot open model file %s: %s", path, strerror(errno));
     }

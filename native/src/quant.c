@@ -258,22 +258,11 @@ static float dot_quant(uint32_t type, const uint8_t * row, const struct rwkv_q8_
 }
 
 #define DEFINE_DOT(NAME, TYPE) \
-    static float NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks) { \
+    float NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks) { \
         return dot_quant(TYPE, row, x, n_blocks); \
     }
-DEFINE_DOT(dot_q4_0, RWKV_TYPE_Q4_0)
-DEFINE_DOT(dot_q4_1, RWKV_TYPE_Q4_1)
-DEFINE_DOT(dot_q5_0, RWKV_TYPE_Q5_0)
-DEFINE_DOT(dot_q5_1, RWKV_TYPE_Q5_1)
-DEFINE_DOT(dot_q8_0, RWKV_TYPE_Q8_0)
-
-rwkv_dot_quant_fn rwkv_dot_quant_scalar(uint32_t type) {
-    switch (type) {
-        case RWKV_TYPE_Q4_0: return dot_q4_0;
-        case RWKV_TYPE_Q4_1: return dot_q4_1;
-        case RWKV_TYPE_Q5_0: return dot_q5_0;
-        case RWKV_TYPE_Q5_1: return dot_q5_1;
-        case RWKV_TYPE_Q8_0: return dot_q8_0;
-        default: return NULL;
-    }
-}
+DEFINE_DOT(rwkv_dot_q4_0_scalar, RWKV_TYPE_Q4_0)
+DEFINE_DOT(rwkv_dot_q4_1_scalar, RWKV_TYPE_Q4_1)
+DEFINE_DOT(rwkv_dot_q5_0_scalar, RWKV_TYPE_Q5_0)
+DEFINE_DOT(rwkv_dot_q5_1_scalar, RWKV_TYPE_Q5_1)
+DEFINE_DOT(rwkv_dot_q8_0_scalar, RWKV_TYPE_Q8_0)

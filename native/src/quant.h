@@ -30,6 +30,10 @@ void rwkv_quantize_activations(const float * x, struct rwkv_q8_block * out, size
 
 /* sum over the row of weight * activation, for a quantized weight row of n_blocks blocks. */
 typedef float (*rwkv_dot_quant_fn)(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks);
-rwkv_dot_quant_fn rwkv_dot_quant_scalar(uint32_t type);
+float rwkv_dot_q4_0_scalar(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks);
+float rwkv_dot_q4_1_scalar(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks);
+float rwkv_dot_q5_0_scalar(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks);
+float rwkv_dot_q5_1_scalar(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks);
+float rwkv_dot_q8_0_scalar(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks);
 
 #endif

@@ -4,16 +4,63 @@
  * would otherwise steal the time of the thread it waits for. */
 #include "threadpool.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+
+/* The few thread primitives the pool needs: Win32's own on Windows (no libwinpthread-1.dll
+ * beside rwkv.dll), pthreads elsewhere. */
 #if defined(_WIN32)
 #include <windows.h>
 #define YIELD() SwitchToThread()
+typedef HANDLE thread_t;
+typedef SRWLOCK mutex_t;
+typedef CONDITION_VARIABLE cond_t;
+static void worker_loop(void * start);
+static DWORD WINAPI worker_entry(LPVOID start) {
+    worker_loop(start);
+    return 0;
+}
+static bool thread_start(thread_t * thread, void * start) {
+    *thread = CreateThread(NULL, 0, worker_entry, start, 0, NULL);
+    return *thread != NULL;
+}
+static void thread_join(thread_t thread) {
+    WaitForSingleObject(thread, INFINITE);
+    CloseHandle(thread);
+}
+static void mutex_init(mutex_t * m) { InitializeSRWLock(m); }
+static void mutex_destroy(mutex_t * m) { (void) m; }
+static void mutex_lock(mutex_t * m) { AcquireSRWLockExclusive(m); }
+static void mutex_unlock(mutex_t * m) { ReleaseSRWLockExclusive(m); }
+static void cond_init(cond_t * c) { InitializeConditionVariable(c); }
+static void cond_destroy(cond_t * c) { (void) c; }
+static void cond_wait(cond_t * c, mutex_t * m) { SleepConditionVariableSRW(c, m, INFINITE, 0); }
+static void cond_broadcast(cond_t * c) { WakeAllConditionVariable(c); }
 #else
+#include <pthread.h>
 #include <sched.h>
 #define YIELD() sched_yield()
+typedef pthread_t thread_t;
+typedef pthread_mutex_t mutex_t;
+typedef pthread_cond_t cond_t;
+static void worker_loop(void * start);
+static void * worker_entry(void * start) {
+    worker_loop(start);
+    return NULL;
+}
+static bool thread_start(thread_t * thread, void * start) {
+    return pthread_create(thread, NULL, worker_entry, start) == 0;
+}
+static void thread_join(thread_t thread) { pthread_join(thread, NULL); }
+static void mutex_init(mutex_t * m) { pthread_mutex_init(m, NULL); }
+static void mutex_destroy(mutex_t * m) { pthread_mutex_destroy(m); }
+static void mutex_lock(mutex_t * m) { pthread_mutex_lock(m); }
+static void mutex_unlock(mutex_t * m) { pthread_mutex_unlock(m); }
+static void cond_init(cond_t * c) { pthread_cond_init(c, NULL); }
+static void cond_destroy(cond_t * c) { pthread_cond_destroy(c); }
+static void cond_wait(cond_t * c, mutex_t * m) { pthread_cond_wait(c, m); }
+static void cond_broadcast(cond_t * c) { pthread_cond_broadcast(c); }
 #endif
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -32,7 +79,7 @@
 
 struct rwkv_threadpool {
     uint32_t n_threads;
-    pthread_t * workers;
+    thread_t * workers;
     uint32_t n_started;
 
     rwkv_task_fn fn;
@@ -41,8 +88,8 @@ struct rwkv_threadpool {
     atomic_uint n_finished;
     atomic_bool stopping;
 
-    pthread_mutex_t mutex;
-    pthread_cond_t wake;
+    mutex_t mutex;
+    cond_t wake;
 };
 
 struct worker_start {
@@ -50,7 +97,7 @@ struct worker_start {
     uint32_t index;
 };
 
-static void * worker_main(void * raw) {
+static void worker_loop(void * raw) {
     struct worker_start * start = raw;
     struct rwkv_threadpool * pool = start->pool;
     const uint32_t index = start->index;
@@ -67,14 +114,14 @@ static void * worker_main(void * raw) {
             generation = atomic_load_explicit(&pool->generation, memory_order_acquire);
         }
         if (generation == seen) {
-            pthread_mutex_lock(&pool->mutex);
+            mutex_lock(&pool->mutex);
             while ((generation = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->stopping)) {
-                pthread_cond_wait(&pool->wake, &pool->mutex);
+                cond_wait(&pool->wake, &pool->mutex);
             }
-            pthread_mutex_unlock(&pool->mutex);
+            mutex_unlock(&pool->mutex);
         }
         if (atomic_load(&pool->stopping)) {
-            return NULL;
+            return;
         }
         seen = generation;
         pool->fn(pool->arg, index, pool->n_threads);
@@ -91,10 +138,10 @@ struct rwkv_threadpool * rwkv_threadpool_create(uint32_t n_threads) {
     atomic_init(&pool->generation, 0);
     atomic_init(&pool->n_finished, 0);
     atomic_init(&pool->stopping, false);
-    pthread_mutex_init(&pool->mutex, NULL);
-    pthread_cond_init(&pool->wake, NULL);
+    mutex_init(&pool->mutex);
+    cond_init(&pool->wake);
     if (pool->n_threads > 1) {
-        pool->workers = calloc(pool->n_threads - 1, sizeof(pthread_t));
+        pool->workers = calloc(pool->n_threads - 1, sizeof(thread_t));
         if (!pool->workers) {
             rwkv_threadpool_free(pool);
             return NULL;
@@ -107,7 +154,7 @@ struct rwkv_threadpool * rwkv_threadpool_create(uint32_t n_threads) {
             }
             start->pool = pool;
             start->index = i;
-            if (pthread_create(&pool->workers[i - 1], NULL, worker_main, start) != 0) {
+            if (!thread_start(&pool->workers[i - 1], start)) {
                 free(start);
                 rwkv_threadpool_free(pool);
                 return NULL;
@@ -122,16 +169,16 @@ void rwkv_threadpool_free(struct rwkv_threadpool * pool) {
     if (!pool) {
         return;
     }
-    pthread_mutex_lock(&pool->mutex);
+    mutex_lock(&pool->mutex);
     atomic_store(&pool->stopping, true);
-    pthread_cond_broadcast(&pool->wake);
-    pthread_mutex_unlock(&pool->mutex);
+    cond_broadcast(&pool->wake);
+    mutex_unlock(&pool->mutex);
     for (uint32_t i = 0; i < pool->n_started; i++) {
-        pthread_join(pool->workers[i], NULL);
+        thread_join(pool->workers[i]);
     }
     free(pool->workers);
-    pthread_mutex_destroy(&pool->mutex);
-    pthread_cond_destroy(&pool->wake);
+    mutex_destroy(&pool->mutex);
+    cond_destroy(&pool->wake);
     free(pool);
 }
 
@@ -147,10 +194,10 @@ void rwkv_threadpool_run(struct rwkv_threadpool * pool, rwkv_task_fn fn, void * 
     pool->fn = fn;
     pool->arg = arg;
     atomic_store_explicit(&pool->n_finished, 0, memory_order_relaxed);
-    pthread_mutex_lock(&pool->mutex);
+    mutex_lock(&pool->mutex);
     atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&pool->wake);
-    pthread_mutex_unlock(&pool->mutex);
+    cond_broadcast(&pool->wake);
+    mutex_unlock(&pool->mutex);
     fn(arg, 0, pool->n_threads);
     for (int spin = 0; atomic_load_explicit(&pool->n_finished, memory_order_acquire) != pool->n_threads - 1; spin++) {
         if (spin < SPIN_ITERATIONS) {

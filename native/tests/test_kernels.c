@@ -1,9 +1,9 @@
-/* test_kernels.c: every kernel table compiled in (scalar, and AVX2 when the CPU has AVX2, FMA
- * and F16C) against the scalar reference and against double precision, on random and edge
+/* test_kernels.c: every kernel table compiled in (scalar, AVX2 when the CPU has AVX2, FMA
+ * and F16C, NEON on AArch64) against the scalar reference and against double precision, on random and edge
  * inputs: lengths 0..200 and longer, unaligned weights, fp16 subnormals, +-0, +-max, +-inf.
  * Also the fp16 conversions: rwkv_f16_to_f32 against a definition by ldexp, and
  * rwkv_f32_to_f16 on chosen values (round to nearest even, overflow, subnormals) and against
- * the F16C instruction. */
+ * the hardware conversion (F16C, or NEON's FCVTN on AArch64). */
 #include <float.h>
 #include "kernels.h"
 #include "test_util.h"
@@ -12,6 +12,10 @@
 #include <cpuid.h>
 #include <immintrin.h>
 #define TEST_X86 1
+#endif
+#if defined(__ARM_NEON) && defined(__aarch64__)
+#include <arm_neon.h>
+#define TEST_NEON 1
 #endif
 
 #define MAX_N 4096
@@ -145,12 +149,21 @@ static void test_f32_to_f16(void) {
 }
 
 #if TEST_X86
+#define HARDWARE_F16 "F16C"
 __attribute__((target("f16c"))) static uint16_t hardware_f32_to_f16(float f) {
     return (uint16_t) _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
 }
+#elif TEST_NEON
+#define HARDWARE_F16 "NEON FCVTN"
+static uint16_t hardware_f32_to_f16(float f) {
+    return vget_lane_u16(vreinterpret_u16_f16(vcvt_f16_f32(vdupq_n_f32(f))), 0);
+}
+#endif
 
-/* The F16C instruction rounds to nearest even: the conversion must give the same bits. */
-static void test_f32_to_f16_against_f16c(void) {
+#if TEST_X86 || TEST_NEON
+/* The hardware conversion rounds to nearest even (FPCR / MXCSR default): the conversion must
+ * give the same bits. */
+static void test_f32_to_f16_against_hardware(void) {
     int bad = 0, n = 0;
     for (int i = 0; i < 4000000; i++) {
         uint32_t bits;
@@ -168,11 +181,11 @@ static void test_f32_to_f16_against_f16c(void) {
         n++;
         const bool ok = isnan(f) ? ((ours & 0x7c00) == 0x7c00 && (ours & 0x3ff) != 0 && (ours & 0x8000) == (hw & 0x8000)) : ours == hw;
         if (!ok && bad++ < 5) {
-            fprintf(stderr, "rwkv_f32_to_f16(%a = 0x%08x) = 0x%04x, F16C gives 0x%04x\n", f, bits, ours, hw);
+            fprintf(stderr, "rwkv_f32_to_f16(%a = 0x%08x) = 0x%04x, " HARDWARE_F16 " gives 0x%04x\n", f, bits, ours, hw);
         }
     }
-    CHECK_MSG(bad == 0, "%d of %d conversions differ from F16C", bad, n);
-    printf("  rwkv_f32_to_f16 matches F16C on %d values\n", n);
+    CHECK_MSG(bad == 0, "%d of %d conversions differ from " HARDWARE_F16, bad, n);
+    printf("  rwkv_f32_to_f16 matches " HARDWARE_F16 " on %d values\n", n);
 }
 #endif
 
@@ -354,8 +367,10 @@ int main(void) {
     const bool simd = cpu_has_avx2_fma_f16c();
 #if TEST_X86
     if (simd) {
-        test_f32_to_f16_against_f16c();
+        test_f32_to_f16_against_hardware();
     }
+#elif TEST_NEON
+    test_f32_to_f16_against_hardware();  /* AArch64 always has it */
 #endif
 
     printf("kernel tables\n");
@@ -371,6 +386,13 @@ int main(void) {
 #else
     (void) simd;
     printf("  avx2: not compiled in on this platform\n");
+#endif
+#if defined(RWKV_HAVE_NEON_KERNELS)
+    /* AArch64: Advanced SIMD with fp16 conversion and FMA is part of the base architecture. */
+    test_table_dots(&rwkv_kernels_neon, &rwkv_kernels_scalar);
+    test_table_f16_to_f32(&rwkv_kernels_neon);
+#else
+    printf("  neon: not compiled in on this platform\n");
 #endif
     return test_finish("test_kernels");
 }
