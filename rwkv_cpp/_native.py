@@ -86,6 +86,34 @@ struct rwkv_quantize_params {
 struct rwkv_quantize_params rwkv_quantize_default_params(void);
 bool rwkv_quantize_model_file_ex(const char * model_file_path_in, const char * model_file_path_out,
                                  const struct rwkv_quantize_params * params);
+
+/* Sampling */
+struct rwkv_sampling_params {
+    float temperature;
+    uint32_t top_k;
+    float top_p;
+    float min_p;
+    float repetition_penalty;
+    float presence_penalty;
+    float frequency_penalty;
+    float penalty_decay;
+    uint64_t seed;
+};
+struct rwkv_sampler;
+struct rwkv_sampling_params rwkv_sampling_default_params(void);
+struct rwkv_sampler * rwkv_sampler_create(size_t n_vocab, const struct rwkv_sampling_params * params);
+void rwkv_sampler_free(struct rwkv_sampler * sampler);
+bool rwkv_sampler_set_logit_bias(struct rwkv_sampler * sampler, const uint32_t * tokens, const float * biases, size_t n);
+bool rwkv_sampler_apply(struct rwkv_sampler * sampler, const float * logits, size_t n_vocab, float * adjusted);
+bool rwkv_sampler_get_probs(struct rwkv_sampler * sampler, const float * logits, size_t n_vocab, float * probs);
+bool rwkv_sampler_sample(struct rwkv_sampler * sampler, const float * logits, size_t n_vocab, uint32_t * token_out);
+bool rwkv_sampler_accept(struct rwkv_sampler * sampler, uint32_t token);
+void rwkv_sampler_reset(struct rwkv_sampler * sampler);
+uint64_t rwkv_sampler_get_seed(const struct rwkv_sampler * sampler);
+enum rwkv_error_flags rwkv_sampler_get_last_error(struct rwkv_sampler * sampler);
+const char * rwkv_sampler_get_last_error_message(const struct rwkv_sampler * sampler);
+void rwkv_sampler_set_print_errors(struct rwkv_sampler * sampler, bool print_errors);
+bool rwkv_sampler_get_print_errors(const struct rwkv_sampler * sampler);
 """
 
 ENV_VAR = "RWKV_CPP_LIBRARY"

@@ -282,6 +282,44 @@ RWKV_API const char * rwkv_sampler_get_last_error_message(const struct rwkv_samp
 RWKV_API void rwkv_sampler_set_print_errors(struct rwkv_sampler * sampler, bool print_errors);
 RWKV_API bool rwkv_sampler_get_print_errors(const struct rwkv_sampler * sampler);
 
+/* ---- Tokenizer (addition) ----
+ *
+ * The RWKV World tokenizer: greedy longest match over the vocabulary's bytes, token for token
+ * what the reference rwkv.rwkv_tokenizer.TRIE_TOKENIZER produces. A loaded tokenizer is
+ * immutable: any number of threads may use one at once. Errors go to the thread's slot, read
+ * with rwkv_get_last_error(NULL) and rwkv_get_last_error_message(NULL).
+ *
+ * Sizing: encode and decode write at most `capacity` elements and always set *n_tokens /
+ * *n_bytes to the number the whole result needs. When that is more than capacity they return
+ * false with RWKV_ERROR_ARGS (never printed), so a call with capacity 0 (and a NULL buffer)
+ * asks for the size. */
+
+struct rwkv_tokenizer;
+
+/* Loads a vocabulary file in rwkv_vocab_v20230424.txt's format: one line per token,
+ * "<id> <Python str or bytes literal> <byte length>". NULL on error (missing file, a
+ * malformed line: the message names the line). */
+RWKV_API struct rwkv_tokenizer * rwkv_tokenizer_load(const char * vocab_path);
+
+/* rwkv_tokenizer_free(NULL) does nothing. */
+RWKV_API void rwkv_tokenizer_free(struct rwkv_tokenizer * tokenizer);
+
+/* The largest token id in the file + 1 (65530 for rwkv_vocab_v20230424.txt). Ids below it
+ * that the file lacks (0, end of text in RWKV World) decode to no bytes. */
+RWKV_API size_t rwkv_tokenizer_vocab_size(const struct rwkv_tokenizer * tokenizer);
+
+/* Encodes n_bytes bytes of text (any bytes, UTF-8 or not) into token ids. Every token is at
+ * least one byte, so capacity n_bytes always suffices. */
+RWKV_API bool rwkv_tokenizer_encode(const struct rwkv_tokenizer * tokenizer, const char * text, size_t n_bytes,
+                                    uint32_t * tokens, size_t capacity, size_t * n_tokens);
+
+/* Concatenates the bytes of n_tokens token ids (not NUL-terminated; the bytes may be invalid
+ * UTF-8 where a character is split across tokens). An id >= the vocabulary size fails with
+ * a message naming the id and its position. Bytes of out past *n_bytes (up to capacity)
+ * may be overwritten. */
+RWKV_API bool rwkv_tokenizer_decode(const struct rwkv_tokenizer * tokenizer, const uint32_t * tokens, size_t n_tokens,
+                                    char * out, size_t capacity, size_t * n_bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -62,7 +62,7 @@ struct rwkv_context * rwkv_init_from_file(const char * model_file_path, uint32_t
 
 struct rwkv_context * rwkv_clone_context(struct rwkv_context * ctx, uint32_t n_threads) {
     if (!ctx) {
-        rwkv_fail(rwkv_thread_error(), *rwkv_thread_print_errors(), RWKV_ERROR_ARGS | RWKV_ERROR_CTX, "rwkv_clone_context: ctx is NULL");
+        rwkv_fail(rwkv_thread_error(), *rwkv_thread_print_errors(), RWKV_ERROR_ARGS, "rwkv_clone_context: ctx is NULL");
         return NULL;
     }
     struct rwkv_context * clone = rwkv_context_create(ctx->model, n_threads, &ctx->error, ctx->print_errors);
@@ -75,7 +75,7 @@ struct rwkv_context * rwkv_clone_context(struct rwkv_context * ctx, uint32_t n_t
 
 bool rwkv_gpu_offload_layers(struct rwkv_context * ctx, uint32_t n_layers) {
     if (!ctx) {
-        return rwkv_fail(rwkv_thread_error(), *rwkv_thread_print_errors(), RWKV_ERROR_ARGS | RWKV_ERROR_CTX, "rwkv_gpu_offload_layers: ctx is NULL");
+        return rwkv_fail(rwkv_thread_error(), *rwkv_thread_print_errors(), RWKV_ERROR_ARGS, "rwkv_gpu_offload_layers: ctx is NULL");
     }
     if (n_layers == 0) {
         return true;
@@ -110,7 +110,7 @@ static bool check_eval_args(struct rwkv_context * ctx, const uint32_t * tokens, 
 static bool eval_checked(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens, size_t chunk_size,
                          const float * state_in, float * state_out, float * logits_out) {
     if (!ctx) {
-        return rwkv_fail(rwkv_thread_error(), *rwkv_thread_print_errors(), RWKV_ERROR_ARGS | RWKV_ERROR_CTX, "ctx is NULL");
+        return rwkv_fail(rwkv_thread_error(), *rwkv_thread_print_errors(), RWKV_ERROR_ARGS, "ctx is NULL");
     }
     if (!check_eval_args(ctx, tokens, n_tokens)) {
         return false;

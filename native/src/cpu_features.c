@@ -8,7 +8,7 @@
 #include <string.h>
 
 struct cpu_features {
-    bool avx2, fma, f16c, avx512f, avx512vnni, neon;
+    bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, neon;
 };
 
 static struct cpu_features probe(void) {
@@ -18,6 +18,8 @@ static struct cpu_features probe(void) {
     f.avx2 = __builtin_cpu_supports("avx2");
     f.fma = __builtin_cpu_supports("fma");
     f.avx512f = __builtin_cpu_supports("avx512f");
+    f.avx512bw = __builtin_cpu_supports("avx512bw");
+    f.avx512vl = __builtin_cpu_supports("avx512vl");
     f.avx512vnni = __builtin_cpu_supports("avx512vnni");
     /* Older gcc has no "f16c" name for __builtin_cpu_supports: read CPUID leaf 1, ECX bit 29. */
     {
@@ -32,11 +34,16 @@ static struct cpu_features probe(void) {
 }
 
 static const struct rwkv_kernels * choose(const struct cpu_features * f) {
+    /* RWKV_CPU_FEATURES caps the level: "scalar", "avx2" (for testing lower paths). */
     const char * forced = getenv("RWKV_CPU_FEATURES");
     if (forced && strcmp(forced, "scalar") == 0) {
         return &rwkv_kernels_scalar;
     }
 #if defined(RWKV_HAVE_AVX2_KERNELS)
+    const bool allow_avx512 = !forced || strcmp(forced, "avx2") != 0;
+    if (allow_avx512 && f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512bw && f->avx512vl && f->avx512vnni) {
+        return &rwkv_kernels_avx512;
+    }
     if (f->avx2 && f->fma && f->f16c) {
         return &rwkv_kernels_avx2;
     }

@@ -24,6 +24,7 @@ struct rwkv_kernels {
 extern const struct rwkv_kernels rwkv_kernels_scalar;
 #if defined(RWKV_HAVE_AVX2_KERNELS)
 extern const struct rwkv_kernels rwkv_kernels_avx2;
+extern const struct rwkv_kernels rwkv_kernels_avx512;
 #endif
 #if defined(RWKV_HAVE_NEON_KERNELS)
 extern const struct rwkv_kernels rwkv_kernels_neon;

@@ -4,6 +4,7 @@
 #include "tokenizer_world.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,7 +140,6 @@ static size_t utf8_sequence_length(const uint8_t * p, const uint8_t * end) {
     return n;
 }
 
-#define PARSE_FAIL(vp, ...) parse_fail((vp), __VA_ARGS__)
 
 static bool parse_fail(struct vocab_parser * vp, const char * fmt, ...) RWKV_PRINTF_LIKE(2, 3);
 
@@ -171,7 +171,7 @@ static bool read_hex(const uint8_t * p, const uint8_t * end, int n_digits, uint3
 static bool parse_escape(struct vocab_parser * vp, bool is_bytes) {
     const uint8_t * p = vp->p + 1;
     if (is_line_end(vp, p)) {
-        return PARSE_FAIL(vp, "literal ends in a backslash");
+        return parse_fail(vp, "literal ends in a backslash");
     }
     const uint8_t e = *p;
     uint32_t value;
@@ -202,7 +202,7 @@ static bool parse_escape(struct vocab_parser * vp, bool is_bytes) {
     int n_hex = e == 'x' ? 2 : (!is_bytes && e == 'u') ? 4 : (!is_bytes && e == 'U') ? 8 : 0;
     if (n_hex) {
         if (!read_hex(p + 1, vp->end, n_hex, &value)) {
-            return PARSE_FAIL(vp, "truncated \\%c escape (needs %d hex digits)", e, n_hex);
+            return parse_fail(vp, "truncated \\%c escape (needs %d hex digits)", e, n_hex);
         }
         vp->p = p + 1 + n_hex;
         if (is_bytes) {
@@ -210,16 +210,16 @@ static bool parse_escape(struct vocab_parser * vp, bool is_bytes) {
             return true;
         }
         if (value > 0x10FFFF) {
-            return PARSE_FAIL(vp, "escape \\%c%0*X is not a Unicode code point", e, n_hex, (unsigned) value);
+            return parse_fail(vp, "escape \\%c%0*X is not a Unicode code point", e, n_hex, (unsigned) value);
         }
         if (value >= 0xD800 && value <= 0xDFFF) {
-            return PARSE_FAIL(vp, "escape \\%c%0*X is a surrogate, which UTF-8 cannot encode", e, n_hex, (unsigned) value);
+            return parse_fail(vp, "escape \\%c%0*X is a surrogate, which UTF-8 cannot encode", e, n_hex, (unsigned) value);
         }
         append_utf8(vp, value);
         return true;
     }
     if (!is_bytes && e == 'N') {
-        return PARSE_FAIL(vp, "\\N{...} escapes are not supported");
+        return parse_fail(vp, "\\N{...} escapes are not supported");
     }
     /* Not an escape: the backslash stays, the next character is read normally. */
     vp->bytes[vp->n_bytes++] = '\\';
@@ -246,15 +246,15 @@ static bool parse_literal(struct vocab_parser * vp) {
         vp->p++;
     }
     if (vp->p == vp->end || (*vp->p != '\'' && *vp->p != '"')) {
-        return PARSE_FAIL(vp, "expected a Python str or bytes literal after the token id");
+        return parse_fail(vp, "expected a Python str or bytes literal after the token id");
     }
     const uint8_t quote = *vp->p++;
     if (vp->end - vp->p >= 2 && vp->p[0] == quote && vp->p[1] == quote) {
-        return PARSE_FAIL(vp, "triple-quoted literals are not supported");
+        return parse_fail(vp, "triple-quoted literals are not supported");
     }
     for (;;) {
         if (is_line_end(vp, vp->p)) {
-            return PARSE_FAIL(vp, "unterminated literal");
+            return parse_fail(vp, "unterminated literal");
         }
         const uint8_t c = *vp->p;
         if (c == quote) {
@@ -282,11 +282,11 @@ static bool parse_literal(struct vocab_parser * vp) {
             continue;
         }
         if (is_bytes) {
-            return PARSE_FAIL(vp, "bytes literal contains the non-ASCII byte 0x%02X", c);
+            return parse_fail(vp, "bytes literal contains the non-ASCII byte 0x%02X", c);
         }
         const size_t n = utf8_sequence_length(vp->p, vp->end);
         if (n == 0) {
-            return PARSE_FAIL(vp, "invalid UTF-8 byte 0x%02X in str literal", c);
+            return parse_fail(vp, "invalid UTF-8 byte 0x%02X in str literal", c);
         }
         memcpy(vp->bytes + vp->n_bytes, vp->p, n);
         vp->n_bytes += n;
@@ -296,13 +296,13 @@ static bool parse_literal(struct vocab_parser * vp) {
 
 static bool parse_decimal(struct vocab_parser * vp, uint64_t limit, uint64_t * value, const char * what) {
     if (vp->p == vp->end || *vp->p < '0' || *vp->p > '9') {
-        return PARSE_FAIL(vp, "expected the %s (a decimal number)", what);
+        return parse_fail(vp, "expected the %s (a decimal number)", what);
     }
     uint64_t v = 0;
     while (vp->p < vp->end && *vp->p >= '0' && *vp->p <= '9') {
         v = v * 10 + (uint64_t) (*vp->p - '0');
         if (v > limit) {
-            return PARSE_FAIL(vp, "%s is larger than %llu", what, (unsigned long long) limit);
+            return parse_fail(vp, "%s is larger than %llu", what, (unsigned long long) limit);
         }
         vp->p++;
     }
@@ -323,13 +323,13 @@ static void skip_line_end(struct vocab_parser * vp) {
 }
 
 static bool parse_line(struct vocab_parser * vp) {
-    uint64_t id;
-    uint64_t n_bytes_declared;
+    uint64_t id = 0;
+    uint64_t n_bytes_declared = 0;
     if (!parse_decimal(vp, RWKV_TOKENIZER_MAX_ID, &id, "token id")) {
         return false;
     }
     if (vp->p == vp->end || *vp->p != ' ') {
-        return PARSE_FAIL(vp, "expected a space after the token id %llu", (unsigned long long) id);
+        return parse_fail(vp, "expected a space after the token id %llu", (unsigned long long) id);
     }
     skip_blanks(vp);
     const size_t start = vp->n_bytes;
@@ -338,7 +338,7 @@ static bool parse_line(struct vocab_parser * vp) {
     }
     const size_t n_bytes = vp->n_bytes - start;
     if (vp->p == vp->end || (*vp->p != ' ' && *vp->p != '\t')) {
-        return PARSE_FAIL(vp, "expected a space after the literal of token %llu", (unsigned long long) id);
+        return parse_fail(vp, "expected a space after the literal of token %llu", (unsigned long long) id);
     }
     skip_blanks(vp);
     if (!parse_decimal(vp, UINT32_MAX, &n_bytes_declared, "byte length")) {
@@ -346,10 +346,10 @@ static bool parse_line(struct vocab_parser * vp) {
     }
     skip_blanks(vp);
     if (!is_line_end(vp, vp->p)) {
-        return PARSE_FAIL(vp, "unexpected text after the byte length of token %llu", (unsigned long long) id);
+        return parse_fail(vp, "unexpected text after the byte length of token %llu", (unsigned long long) id);
     }
     if (n_bytes_declared != n_bytes) {
-        return PARSE_FAIL(vp, "token %llu is %zu bytes long but the line says %llu",
+        return parse_fail(vp, "token %llu is %zu bytes long but the line says %llu",
             (unsigned long long) id, n_bytes, (unsigned long long) n_bytes_declared);
     }
     struct vocab_entry * entry = &vp->entries[vp->n_entries++];
@@ -384,18 +384,20 @@ static bool parse_vocab(struct vocab_parser * vp) {
 
 /* ---- the double-array trie ---- */
 
+/* A token as the trie builder sees it; sorted by bytes, then by line. */
+struct trie_key {
+    const uint8_t * bytes;
+    uint32_t n_bytes;
+    uint32_t line;
+    uint32_t id;
+};
+
 struct trie_builder {
     struct rwkv_trie_cell * cells;
     size_t n_cells;        /* allocated */
     size_t first_free;     /* every cell below this is used */
     size_t max_used;       /* largest used index */
-    const uint8_t * bytes;
-    const struct vocab_entry * entries;
-    const uint32_t * order;  /* entry indexes sorted by bytes, then by line */
 };
-
-static const uint8_t * sort_bytes;
-static const struct vocab_entry * sort_entries;
 
 static bool ensure_cells(struct trie_builder * tb, size_t n) {
     if (n <= tb->n_cells) {
@@ -441,14 +443,11 @@ static bool find_base(struct trie_builder * tb, const uint8_t * children, int n_
 
 struct trie_work {
     int32_t node;
-    uint32_t lo, hi;  /* range of tb->order whose keys share this node's prefix */
+    uint32_t lo, hi;  /* range of the sorted keys that share this node's prefix */
     uint32_t depth;   /* prefix length */
 };
 
-static bool build_trie(struct trie_builder * tb, size_t n_keys, struct rwkv_error * err, bool print) {
-    tb->n_cells = 1024;
-    tb->cells = NULL;
-    tb->n_cells = 0;
+static bool build_trie(struct trie_builder * tb, const struct trie_key * keys, size_t n_keys, struct rwkv_error * err, bool print) {
     {
         struct rwkv_trie_cell * cells = malloc(1024 * sizeof(*cells));
         if (!cells) goto oom;
@@ -467,7 +466,7 @@ static bool build_trie(struct trie_builder * tb, size_t n_keys, struct rwkv_erro
     /* Breadth first: the wide nodes near the root are placed while the array is empty. Each
      * node is queued once, and there are at most total-bytes + 1 nodes. */
     size_t total_bytes = 0;
-    for (size_t i = 0; i < n_keys; i++) total_bytes += tb->entries[i].n_bytes;
+    for (size_t i = 0; i < n_keys; i++) total_bytes += keys[i].n_bytes;
     struct trie_work * queue = malloc((total_bytes + 1) * sizeof(*queue));
     if (!queue) goto oom;
     size_t head = 0;
@@ -480,17 +479,17 @@ static bool build_trie(struct trie_builder * tb, size_t n_keys, struct rwkv_erro
         uint32_t i = w.lo;
         /* Keys that end here; with duplicates the one furthest down the file wins, as in the
          * reference (its bytes -> id dict keeps the last). */
-        while (i < w.hi && tb->entries[tb->order[i]].n_bytes == w.depth) {
-            if (w.depth > 0) tb->cells[w.node].token = (int32_t) tb->entries[tb->order[i]].id;
+        while (i < w.hi && keys[i].n_bytes == w.depth) {
+            if (w.depth > 0) tb->cells[w.node].token = (int32_t) keys[i].id;
             i++;
         }
         int n_children = 0;
         while (i < w.hi) {
-            const uint8_t c = tb->bytes[tb->entries[tb->order[i]].offset + w.depth];
+            const uint8_t c = keys[i].bytes[w.depth];
             children[n_children] = c;
             child_lo[n_children] = i;
             n_children++;
-            while (i < w.hi && tb->bytes[tb->entries[tb->order[i]].offset + w.depth] == c) i++;
+            while (i < w.hi && keys[i].bytes[w.depth] == c) i++;
         }
         child_lo[n_children] = w.hi;
         if (n_children == 0) {
@@ -524,10 +523,10 @@ oom:
 }
 
 static int compare_keys(const void * a, const void * b) {
-    const struct vocab_entry * x = &sort_entries[*(const uint32_t *) a];
-    const struct vocab_entry * y = &sort_entries[*(const uint32_t *) b];
+    const struct trie_key * x = a;
+    const struct trie_key * y = b;
     const uint32_t n = x->n_bytes < y->n_bytes ? x->n_bytes : y->n_bytes;
-    const int c = memcmp(sort_bytes + x->offset, sort_bytes + y->offset, n);
+    const int c = n ? memcmp(x->bytes, y->bytes, n) : 0;
     if (c) return c;
     if (x->n_bytes != y->n_bytes) return x->n_bytes < y->n_bytes ? -1 : 1;
     return x->line < y->line ? -1 : x->line > y->line;
@@ -567,7 +566,7 @@ struct rwkv_tokenizer * rwkv_tokenizer_load(const char * vocab_path) {
         .entries = malloc(n_lines * sizeof(struct vocab_entry)),
         .bytes = malloc(n_text + RWKV_TOKENIZER_BYTES_PAD),
     };
-    uint32_t * order = NULL;
+    struct trie_key * keys = NULL;
     uint32_t * line_of_id = NULL;
     struct trie_builder tb = {0};
     if (!tok || !vp.entries || !vp.bytes) {
@@ -587,8 +586,8 @@ struct rwkv_tokenizer * rwkv_tokenizer_load(const char * vocab_path) {
     tok->vocab_size = (size_t) max_id + 1;
     tok->spans = calloc(tok->vocab_size, sizeof(*tok->spans));
     line_of_id = calloc(tok->vocab_size, sizeof(*line_of_id));
-    order = malloc(vp.n_entries * sizeof(*order));
-    if (!tok->spans || !line_of_id || !order) {
+    keys = malloc(vp.n_entries * sizeof(*keys));
+    if (!tok->spans || !line_of_id || !keys) {
         rwkv_fail(err, print, RWKV_ERROR_ALLOC, "out of memory loading vocabulary file %s", vocab_path);
         goto fail;
     }
@@ -602,29 +601,23 @@ struct rwkv_tokenizer * rwkv_tokenizer_load(const char * vocab_path) {
         line_of_id[e->id] = e->line;
         tok->spans[e->id].offset = e->offset;
         tok->spans[e->id].n_bytes = e->n_bytes;
-        order[i] = (uint32_t) i;
+        keys[i] = (struct trie_key) {vp.bytes + e->offset, e->n_bytes, e->line, e->id};
     }
-
-    sort_bytes = vp.bytes;
-    sort_entries = vp.entries;
-    qsort(order, vp.n_entries, sizeof(*order), compare_keys);
-    tb.bytes = vp.bytes;
-    tb.entries = vp.entries;
-    tb.order = order;
-    if (!build_trie(&tb, vp.n_entries, err, print)) {
+    qsort(keys, vp.n_entries, sizeof(*keys), compare_keys);
+    if (!build_trie(&tb, keys, vp.n_entries, err, print)) {
         goto fail;
     }
     tok->cells = tb.cells;
     tok->n_cells = tb.n_cells;
     tok->bytes = vp.bytes;
-    free(order);
+    free(keys);
     free(line_of_id);
     free(vp.entries);
     free(text);
     return tok;
 
 fail:
-    free(order);
+    free(keys);
     free(line_of_id);
     free(vp.entries);
     free(vp.bytes);
@@ -703,7 +696,7 @@ bool rwkv_tokenizer_decode(const struct rwkv_tokenizer * tokenizer, const uint32
                 (unsigned) id, i, vocab_size);
         }
         const struct rwkv_token_span span = spans[id];
-        if (span.n_bytes <= RWKV_TOKENIZER_BYTES_PAD && capacity - total >= RWKV_TOKENIZER_BYTES_PAD && total <= capacity) {
+        if (span.n_bytes <= RWKV_TOKENIZER_BYTES_PAD && total <= capacity && capacity - total >= RWKV_TOKENIZER_BYTES_PAD) {
             /* One fixed-size move (the token bytes are padded); the excess is overwritten next. */
             memcpy(dst + total, bytes + span.offset, RWKV_TOKENIZER_BYTES_PAD);
         } else if (total <= capacity && span.n_bytes <= capacity - total) {

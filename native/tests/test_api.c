@@ -89,19 +89,19 @@ static void test_without_context(void) {
     CHECK(strstr(rwkv_get_last_error_message(NULL), "NULL") != NULL);
 
     CHECK(rwkv_clone_context(NULL, 1) == NULL);
-    CHECK(rwkv_get_last_error(NULL) == (RWKV_ERROR_ARGS | RWKV_ERROR_CTX));
+    CHECK(rwkv_get_last_error(NULL) == RWKV_ERROR_ARGS);
     CHECK(rwkv_gpu_offload_layers(NULL, 1) == false);
-    CHECK(rwkv_get_last_error(NULL) == (RWKV_ERROR_ARGS | RWKV_ERROR_CTX));
+    CHECK(rwkv_get_last_error(NULL) == RWKV_ERROR_ARGS);
 
     const uint32_t tokens[3] = {1, 2, 3};
     float out[4] = {1, 2, 3, 4};
     CHECK(rwkv_eval(NULL, 0, NULL, out, out) == false);
-    CHECK(rwkv_get_last_error(NULL) == (RWKV_ERROR_ARGS | RWKV_ERROR_CTX));
+    CHECK(rwkv_get_last_error(NULL) == RWKV_ERROR_ARGS);
     CHECK(strstr(rwkv_get_last_error_message(NULL), "ctx") != NULL);
     CHECK(rwkv_eval_sequence(NULL, tokens, 3, NULL, out, out) == false);
-    CHECK(rwkv_get_last_error(NULL) == (RWKV_ERROR_ARGS | RWKV_ERROR_CTX));
+    CHECK(rwkv_get_last_error(NULL) == RWKV_ERROR_ARGS);
     CHECK(rwkv_eval_sequence_in_chunks(NULL, tokens, 3, 2, NULL, out, out) == false);
-    CHECK(rwkv_get_last_error(NULL) == (RWKV_ERROR_ARGS | RWKV_ERROR_CTX));
+    CHECK(rwkv_get_last_error(NULL) == RWKV_ERROR_ARGS);
     CHECK(rwkv_eval_sequence_in_chunks(NULL, NULL, 0, 0, NULL, NULL, NULL) == false);
     CHECK(rwkv_get_last_error(NULL) != RWKV_ERROR_NONE);
     CHECK(out[0] == 1 && out[3] == 4);

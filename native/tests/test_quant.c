@@ -151,11 +151,22 @@ int main(void) {
     test_round_trip();
     test_activations(a, x);
     test_dots(&rwkv_kernels_scalar, a, x);
-    const struct rwkv_kernels * best = rwkv_best_kernels();
-    if (best != &rwkv_kernels_scalar) {
-        test_dots(best, a, x);
+    printf("dot products checked for: scalar");
+#if defined(RWKV_HAVE_AVX2_KERNELS)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        test_dots(&rwkv_kernels_avx2, a, x);
+        printf(", avx2");
     }
-    printf("dot products checked for: scalar%s%s\n", best != &rwkv_kernels_scalar ? ", " : "",
-           best != &rwkv_kernels_scalar ? best->name : "");
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512vnni")) {
+        test_dots(&rwkv_kernels_avx512, a, x);
+        printf(", avx512");
+    }
+#endif
+    if (rwkv_best_kernels() != &rwkv_kernels_scalar) {
+        test_dots(rwkv_best_kernels(), a, x);
+    }
+    printf(" (best: %s)\n", rwkv_best_kernels()->name);
     return test_finish("test_quant");
 }

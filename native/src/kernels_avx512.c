@@ -1,0 +1,145 @@
+/* kernels_avx512.c: AVX-512 (F, BW, VL) + VNNI kernels: 16-lane float dot products and
+ * quantized dots with vpdpbusd. Compiled with those flags only, picked at run time. */
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+static inline float scalar_f32(const uint8_t * p) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+static inline float scalar_f16(const uint8_t * p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+static inline __m512 load_f32(const uint8_t * p) {
+    return _mm512_loadu_ps((const void *) p);
+}
+
+static inline __m512 load_f16(const uint8_t * p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (const void *) p));
+}
+
+/* Four 16-lane accumulators; dot_f32 and dot_f16 share the structure, so a row gives the same
+ * bits whichever reads it. */
+#define DEFINE_DOT(NAME, LOAD, ELEMENT_BYTES, SCALAR_LOAD)                                        \
+    static float NAME(const uint8_t * w, const float * x, size_t n) {                            \
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                               \
+        __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();                               \
+        size_t i = 0;                                                                            \
+        for (; i + 64 <= n; i += 64) {                                                           \
+            a0 = _mm512_fmadd_ps(LOAD(w + (i + 0) * ELEMENT_BYTES), _mm512_loadu_ps(x + i + 0), a0);   \
+            a1 = _mm512_fmadd_ps(LOAD(w + (i + 16) * ELEMENT_BYTES), _mm512_loadu_ps(x + i + 16), a1); \
+            a2 = _mm512_fmadd_ps(LOAD(w + (i + 32) * ELEMENT_BYTES), _mm512_loadu_ps(x + i + 32), a2); \
+            a3 = _mm512_fmadd_ps(LOAD(w + (i + 48) * ELEMENT_BYTES), _mm512_loadu_ps(x + i + 48), a3); \
+        }                                                                                        \
+        for (; i + 16 <= n; i += 16) {                                                           \
+            a0 = _mm512_fmadd_ps(LOAD(w + i * ELEMENT_BYTES), _mm512_loadu_ps(x + i), a0);       \
+        }                                                                                        \
+        float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
+        for (; i < n; i++) {                                                                     \
+            sum = fmaf(SCALAR_LOAD(w + i * ELEMENT_BYTES), x[i], sum);                           \
+        }                                                                                        \
+        return sum;                                                                              \
+    }
+
+DEFINE_DOT(dot_f32, load_f32, 4, scalar_f32)
+DEFINE_DOT(dot_f16, load_f16, 2, scalar_f16)
+
+static void f16_to_f32(const uint8_t * src, float * dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm512_storeu_ps(dst + i, load_f16(src + 2 * i));
+    }
+    for (; i < n; i++) {
+        dst[i] = scalar_f16(src + 2 * i);
+    }
+}
+
+/* ---- quantized rows: vpdpbusd multiplies unsigned weight bytes by signed activations ---- */
+
+static inline __m256i unpack_nibbles(const uint8_t * qs) {
+    const __m128i packed = _mm_loadu_si128((const __m128i *) (const void *) qs);
+    const __m128i mask = _mm_set1_epi8(0x0f);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), mask), _mm_and_si128(packed, mask));
+}
+
+/* Byte j = 0x10 where bit j of qh is set: one mask register from the 32 bits. */
+static inline __m256i fifth_bits(const uint8_t * qh_bytes) {
+    uint32_t qh;
+    memcpy(&qh, qh_bytes, 4);
+    return _mm256_maskz_mov_epi8((__mmask32) qh, _mm256_set1_epi8(0x10));
+}
+
+static inline __m256i load_i8x32(const int8_t * p) {
+    return _mm256_loadu_si256((const __m256i *) (const void *) p);
+}
+
+/* Unsigned weights (Q4_1, Q5_1: 0..31) need no sign handling. */
+static inline __m256 block_dot_unsigned(__m256 acc, __m256i w, float d, const struct rwkv_q8_block * x) {
+    const __m256i zero = _mm256_setzero_si256();
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(zero, w, load_i8x32(x->qs))), _mm256_set1_ps(d * x->d), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(zero, w, load_i8x32(x->qs2))), _mm256_set1_ps(d * x->d2), acc);
+}
+
+/* Signed weights: |w| times the activation with w's sign, exact (|w| <= 128). */
+static inline __m256 block_dot_signed(__m256 acc, __m256i w, float d, const struct rwkv_q8_block * x) {
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i magnitude = _mm256_sign_epi8(w, w);
+    const __m256i a1 = _mm256_sign_epi8(load_i8x32(x->qs), w);
+    const __m256i a2 = _mm256_sign_epi8(load_i8x32(x->qs2), w);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(zero, magnitude, a1)), _mm256_set1_ps(d * x->d), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(zero, magnitude, a2)), _mm256_set1_ps(d * x->d2), acc);
+}
+
+static inline float horizontal_sum(__m256 v) {
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    return _mm_cvtss_f32(_mm_add_ss(lo, _mm_movehdup_ps(lo)));
+}
+
+#define DEFINE_DOT_QUANT(NAME, BLOCK_BYTES, WEIGHTS, BLOCK_DOT, HAS_OFFSET)                   \
+    static float NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks) { \
+        __m256 acc = _mm256_setzero_ps();                                                      \
+        float offset = 0.0f;                                                                   \
+        for (size_t b = 0; b < n_blocks; b++) {                                                \
+            const uint8_t * block = row + b * BLOCK_BYTES;                                     \
+            acc = BLOCK_DOT(acc, WEIGHTS(block), scalar_f16(block), &x[b]);                    \
+            if (HAS_OFFSET) {                                                                  \
+                offset = fmaf(scalar_f16(block + 2), x[b].s, offset);                          \
+            }                                                                                  \
+        }                                                                                      \
+        return horizontal_sum(acc) + offset;                                                   \
+    }
+
+#define Q4_0_WEIGHTS(block) _mm256_sub_epi8(unpack_nibbles((block) + 2), _mm256_set1_epi8(8))
+#define Q4_1_WEIGHTS(block) unpack_nibbles((block) + 4)
+#define Q5_0_WEIGHTS(block) _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles((block) + 6), fifth_bits((block) + 2)), _mm256_set1_epi8(16))
+#define Q5_1_WEIGHTS(block) _mm256_or_si256(unpack_nibbles((block) + 8), fifth_bits((block) + 4))
+#define Q8_0_WEIGHTS(block) load_i8x32((const int8_t *) ((block) + 2))
+
+DEFINE_DOT_QUANT(dot_q4_0, 18, Q4_0_WEIGHTS, block_dot_signed, 0)
+DEFINE_DOT_QUANT(dot_q4_1, 20, Q4_1_WEIGHTS, block_dot_unsigned, 1)
+DEFINE_DOT_QUANT(dot_q5_0, 22, Q5_0_WEIGHTS, block_dot_signed, 0)
+DEFINE_DOT_QUANT(dot_q5_1, 24, Q5_1_WEIGHTS, block_dot_unsigned, 1)
+DEFINE_DOT_QUANT(dot_q8_0, 34, Q8_0_WEIGHTS, block_dot_signed, 0)
+
+const struct rwkv_kernels rwkv_kernels_avx512 = {
+    .name = "avx512",
+    .dot_f32 = dot_f32,
+    .dot_f16 = dot_f16,
+    .f16_to_f32 = f16_to_f32,
+    .dot_quant = {
+        [RWKV_TYPE_Q4_0] = dot_q4_0,
+        [RWKV_TYPE_Q4_1] = dot_q4_1,
+        [RWKV_TYPE_Q5_0] = dot_q5_0,
+        [RWKV_TYPE_Q5_1] = dot_q5_1,
+        [RWKV_TYPE_Q8_0] = dot_q8_0,
+    },
+};
