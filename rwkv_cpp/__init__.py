@@ -28,11 +28,14 @@ from .model import Model, library_path, system_info  # noqa: E402
 # Binds the name to the function after the submodule rwkv_cpp.quantize is loaded, so the
 # package attribute stays the function.
 from .quantize import quantize_model_file as quantize  # noqa: E402
+from .sampling import Sampler, SamplingParams  # noqa: E402
 
 __all__ = [
     "__version__",
     "Model",
     "quantize",
+    "Sampler",
+    "SamplingParams",
     "system_info",
     "library_path",
     "RwkvError",

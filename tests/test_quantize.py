@@ -300,6 +300,25 @@ def test_replaces_existing_destination(edge_models, tmp_path):
     check_quantized_file(edge_models["FP32"], output, "Q4_0")
 
 
+def test_symlink_destination_is_written_through(edge_models, tmp_path):
+    """As rwkv.cpp (fopen) and our converter do: the link stays, its target gets the model."""
+    target, link = tmp_path / "target.bin", tmp_path / "link.bin"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    quantize_model_file(edge_models["FP32"], link, "Q5_1", progress=False)
+    assert link.is_symlink()
+    check_quantized_file(edge_models["FP32"], target, "Q5_1")
+    assert leftovers(tmp_path) == ["link.bin", "target.bin"]
+
+
+def test_package_exports_the_function():
+    import importlib
+
+    assert rwkv_cpp.quantize is quantize_model_file
+    assert importlib.import_module("rwkv_cpp.quantize").quantize_model_file is quantize_model_file
+    assert rwkv_cpp.quantize is quantize_model_file  # importing the submodule did not rebind it
+
+
 # ---- rwkv.cpp's own quantized files ----
 
 def rwkvcpp_fixture(name: str) -> Path:
@@ -353,6 +372,20 @@ def test_progress_bar_with_tqdm(edge_models, tmp_path, capsys):
     quantize_model_file(edge_models["FP32"], tmp_path / "q.bin", "Q4_0", progress=True)
     n_tensors = len(read_model(edge_models["FP32"]).tensors)
     assert f"{n_tensors}/{n_tensors}" in capsys.readouterr().err
+
+
+def test_interrupt_during_progress_is_raised_after_the_call(edge_models, tmp_path, monkeypatch):
+    """Ctrl-C arrives in the progress callback, where it cannot cross the C call: it is kept
+    and raised when the library returns (the output is then complete)."""
+    quantize_module = sys.modules["rwkv_cpp.quantize"]  # `import ... as` gives the function
+
+    def interrupt(self, user_data, n_done, n_total):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(quantize_module._ProgressBar, "update", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        quantize_model_file(edge_models["FP32"], tmp_path / "q.bin", "Q4_0", progress=True)
+    check_quantized_file(edge_models["FP32"], tmp_path / "q.bin", "Q4_0")
 
 
 # ---- bad input ----

@@ -62,6 +62,10 @@ HEAD_Q8_0_LOGITS_BOUND = 1e-3
 # (5v2 Q5_0), 1.1e-4 (4v0). rwkv.cpp itself is 0.17 off on these files.
 FIXTURE_LOGITS_BOUND = 2e-3
 FIXTURE_STATE_RELATIVE_BOUND = 2e-4  # final state; measured 5.7e-5
+# What --head Q8_0 adds to the max logit error of a Q5_1 file against the reference on the
+# FP32 weights (weights and activations together), on rwkv.cpp's trained tiny models over
+# 70 tokens: measured 0.097 -> 0.116 (4v0), 0.855 -> 0.858 (5v2).
+HEAD_Q8_0_EXTRA_ERROR_BOUND = 0.04
 
 # Sequence mode (many tokens at once) against token by token on a quantized file: the
 # same 8-bit activations and integer sums, so only float accumulation order may differ.
@@ -249,6 +253,7 @@ def test_sequence_mode_equals_token_by_token(quantized_cases, arch, format_name)
 # ---- rwkv.cpp's quantized files ----
 
 def oracle_file(model_id: str, format_name: str) -> Path:
+    """The reference's outputs on the weights of rwkv.cpp's file (prompt70)."""
     semantics = "oracle-eps64e-5" if model_id.startswith("5v2") else "oracle"
     return FIXTURES / "oracle" / f"{model_id}-{format_name}.{semantics}.prompt70.npz"
 
@@ -270,3 +275,29 @@ def test_rwkvcpp_quantized_files_match_reference(model_id, format_name):
           f"(final state {state_error:.1e} relative; rwkv.cpp itself: up to 0.17)")
     assert error <= FIXTURE_LOGITS_BOUND
     assert state_error <= FIXTURE_STATE_RELATIVE_BOUND
+
+
+@pytest.mark.parametrize("model_id", ["4v0-660K", "5v2-730K"])
+def test_quantized_head_on_rwkvcpp_models(tmp_path, model_id):
+    """Size and accuracy of --head Q8_0 on trained weights (the numbers in the README)."""
+    source = FIXTURES / f"tiny-rwkv-{model_id}-FP32.bin"
+    oracle_path = oracle_file(model_id, "FP32")
+    if not source.is_file() or not oracle_path.is_file():
+        pytest.skip(f"rwkv.cpp fixture {source.name} or {oracle_path.name} not found")
+    with np.load(oracle_path) as oracle:
+        tokens, reference_logits = oracle["tokens"], oracle["logits"]
+    results = {}
+    for head_format in (None, "Q8_0"):
+        path = tmp_path / f"head-{head_format}.bin"
+        summary = quantize_model_file(source, path, "Q5_1", head_format=head_format, progress=False)
+        with rwkv_cpp.Model(path, thread_count=2) as model:
+            logits, _ = run_token_by_token(model, tokens)
+        error = np.abs(logits - reference_logits)
+        results[head_format] = (summary["n_bytes_out"], error.max(), error.mean())
+    (size, plain, plain_mean), (head_size, head, head_mean) = results[None], results["Q8_0"]
+    header = read_model(source)
+    saved = header.n_vocab * header.n_embed * 4 - header.n_vocab * header.n_embed // 32 * 34
+    print(f"rwkv.cpp {model_id} Q5_1: {size} bytes, max logit error {plain:.3f} (mean {plain_mean:.4f}); "
+          f"--head Q8_0: {head_size} bytes ({head_size / size - 1:+.1%}), {head:.3f} (mean {head_mean:.4f})")
+    assert size - head_size == saved
+    assert head - plain <= HEAD_Q8_0_EXTRA_ERROR_BOUND

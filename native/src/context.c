@@ -24,8 +24,9 @@ struct rwkv_context * rwkv_context_create(struct rwkv_model * model, uint32_t n_
     }
     const size_t C = model->n_embed, T = RWKV_MAX_CHUNK;
     const size_t widest_row = max_size(max_size(C, model->n_ffn), model->lora_max);
+    const size_t row_scratch = RWKV_ROW_TILE * widest_row;
     const size_t n_floats = BUF_COUNT * T * C + T * model->n_ffn + T * 5 * model->lora_max
-        + n_threads * widest_row + model->state_len + C;
+        + n_threads * row_scratch + model->state_len + C;
     const size_t n_q8_blocks = T * (widest_row / RWKV_QUANT_BLOCK_SIZE + 1);
     /* The q8 blocks go first: they need the alignment malloc gives. */
     ctx->memory = malloc(n_q8_blocks * sizeof(struct rwkv_q8_block) + n_floats * sizeof(float));
@@ -49,8 +50,8 @@ struct rwkv_context * rwkv_context_create(struct rwkv_model * model, uint32_t n_
     ctx->lora_hidden = next;
     next += T * 5 * model->lora_max;
     ctx->row_scratch = next;
-    ctx->row_scratch_floats = widest_row;
-    next += n_threads * widest_row;
+    ctx->row_scratch_floats = row_scratch;
+    next += n_threads * row_scratch;
     ctx->state = next;
     next += model->state_len;
     ctx->last_x = next;

@@ -13,6 +13,8 @@
 /* Tokens evaluated together in sequence mode; longer sequences go in chunks of this size, so
  * scratch memory stays bounded whatever the prompt length. */
 #define RWKV_MAX_CHUNK 32
+/* Rows widened together per thread for sequence-mode matrix products. */
+#define RWKV_ROW_TILE 4
 
 /* Activation buffers of RWKV_MAX_CHUNK x n_embed floats, named by their use in eval.c. */
 enum rwkv_buffer {
@@ -38,7 +40,7 @@ struct rwkv_context {
     float * ffn_hidden;   /* RWKV_MAX_CHUNK x n_ffn */
     float * lora_hidden;  /* RWKV_MAX_CHUNK x 5 * lora_max */
     struct rwkv_q8_block * activations_q8;  /* RWKV_MAX_CHUNK x widest row / 32: quantized inputs */
-    float * row_scratch;  /* n_threads x widest matrix row, for widening rows once per chunk */
+    float * row_scratch;  /* n_threads x RWKV_ROW_TILE widest rows, widened once per chunk */
     size_t row_scratch_floats;
     float * state;        /* the state evaluated when the caller passes no state_out */
     float * last_x;       /* n_embed: final activation for the head */

@@ -26,17 +26,36 @@ struct matmul_job {
 /* Rows per thread are split at multiples of 16 so threads never share a cache line of y. */
 #define ROW_ALIGN 16
 
+#define ROW_TILE RWKV_ROW_TILE
+
 /* Quantized weights: integer dot products against the activations quantized once per call
- * (ggml's scheme), the same for one token and for many. */
+ * (ggml's scheme). In sequence mode each unpacked weight block serves several tokens. */
 static void quantized_rows(const struct matmul_job * job, size_t first, size_t last) {
     const struct rwkv_matrix * m = job->m;
-    const rwkv_dot_quant_fn dot = job->ctx->kernels->dot_quant[m->type];
+    const struct rwkv_kernels * k = job->ctx->kernels;
     const size_t n_blocks = m->n_in / RWKV_QUANT_BLOCK_SIZE;
+    const struct rwkv_q8_block * x = job->ctx->activations_q8;
     for (size_t row = first; row < last; row++) {
         const uint8_t * w = m->data + (job->row_begin + row) * m->row_bytes;
-        for (size_t t = 0; t < job->T; t++) {
-            job->y[t * job->y_stride + row] = dot(w, job->ctx->activations_q8 + t * n_blocks, n_blocks);
+        if (job->T == 1) {
+            job->y[row] = k->dot_quant[m->type](w, x, n_blocks);
+        } else {
+            k->dot_quant_tokens[m->type](w, x, n_blocks, job->T, job->y + row, job->y_stride);
         }
+    }
+}
+
+/* Float weights in sequence mode: ROW_TILE rows widened (or copied: file data may be
+ * unaligned) into the thread's scratch once, then multiplied with every token. */
+static void float_rows_tiled(const struct matmul_job * job, size_t first, size_t last, float * scratch) {
+    const struct rwkv_matrix * m = job->m;
+    const struct rwkv_kernels * k = job->ctx->kernels;
+    for (size_t row = first; row < last; row += ROW_TILE) {
+        const size_t n_rows = last - row < ROW_TILE ? last - row : ROW_TILE;
+        for (size_t r = 0; r < n_rows; r++) {
+            rwkv_matrix_row_to_f32(m, job->row_begin + row + r, scratch + r * m->n_in);
+        }
+        k->gemm_f32(scratch, m->n_in, n_rows, job->x, job->x_stride, job->T, m->n_in, job->y + row, job->y_stride);
     }
 }
 
@@ -53,22 +72,14 @@ static void matmul_task(void * arg, uint32_t thread_index, uint32_t n_threads) {
         quantized_rows(job, first, last);
         return;
     }
+    if (job->T > 1) {
+        float_rows_tiled(job, first, last, job->ctx->row_scratch + (size_t) thread_index * job->ctx->row_scratch_floats);
+        return;
+    }
     const struct rwkv_kernels * k = job->ctx->kernels;
-    const bool f16 = m->type == RWKV_TYPE_F16;
-    float * widened = job->ctx->row_scratch + (size_t) thread_index * job->ctx->row_scratch_floats;
     for (size_t row = first; row < last; row++) {
         const uint8_t * w = m->data + (job->row_begin + row) * m->row_bytes;
-        if (job->T == 1) {
-            job->y[row] = f16 ? k->dot_f16(w, job->x, m->n_in) : k->dot_f32(w, job->x, m->n_in);
-            continue;
-        }
-        if (f16) {
-            k->f16_to_f32(w, widened, m->n_in);  /* once per row, reused by every token */
-            w = (const uint8_t *) widened;
-        }
-        for (size_t t = 0; t < job->T; t++) {
-            job->y[t * job->y_stride + row] = k->dot_f32(w, job->x + t * job->x_stride, m->n_in);
-        }
+        job->y[row] = m->type == RWKV_TYPE_F16 ? k->dot_f16(w, job->x, m->n_in) : k->dot_f32(w, job->x, m->n_in);
     }
 }
 

@@ -19,7 +19,21 @@ struct rwkv_kernels {
     /* Quantized weight row . quantized activations, indexed by the weight's type (NULL for
      * F32/F16). The integer parts are exact; tables differ only in float rounding. */
     rwkv_dot_quant_fn dot_quant[RWKV_TYPE_COUNT];
+
+    /* Sequence mode: the same products for T tokens, reusing each loaded weight for many.
+     * gemm_f32: y[t * y_stride + r] = w_r . x_t for n_rows float rows w_r (w + r * w_stride,
+     * aligned scratch) and T tokens x_t (x + t * x_stride), each of n floats. */
+    void (*gemm_f32)(const float * w, size_t w_stride, size_t n_rows, const float * x, size_t x_stride,
+                     size_t T, size_t n, float * y, size_t y_stride);
+    /* One quantized row against T tokens' activations (x + t * n_blocks): y[t * y_stride]. */
+    void (*dot_quant_tokens[RWKV_TYPE_COUNT])(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks,
+                                               size_t T, float * y, size_t y_stride);
 };
+
+/* Portable versions of the sequence-mode entries, built on a table's single dot products
+ * (the scalar table uses them; SIMD tables use them for leftovers). */
+void rwkv_gemm_f32_generic(const struct rwkv_kernels * k, const float * w, size_t w_stride, size_t n_rows,
+                           const float * x, size_t x_stride, size_t T, size_t n, float * y, size_t y_stride);
 
 extern const struct rwkv_kernels rwkv_kernels_scalar;
 #if defined(RWKV_HAVE_AVX2_KERNELS)

@@ -142,6 +142,84 @@ DEFINE_DOT_QUANT(dot_q5_0, 22, Q5_0_WEIGHTS, 0)
 DEFINE_DOT_QUANT(dot_q5_1, 24, Q5_1_WEIGHTS, 1)
 DEFINE_DOT_QUANT(dot_q8_0, 34, Q8_0_WEIGHTS, 0)
 
+/* ---- sequence mode ---- */
+
+/* 2 rows x 4 tokens per tile over multiples of 8 elements; the rest per element. */
+static void gemm_f32(const float * w, size_t w_stride, size_t n_rows, const float * x, size_t x_stride,
+                     size_t T, size_t n, float * y, size_t y_stride) {
+    const size_t n8 = n & ~(size_t) 7;
+    size_t r = 0;
+    for (; r + 2 <= n_rows; r += 2) {
+        const float * w0 = w + r * w_stride, * w1 = w0 + w_stride;
+        size_t t = 0;
+        for (; t + 4 <= T; t += 4) {
+            const float * xs[4] = {x + t * x_stride, x + (t + 1) * x_stride, x + (t + 2) * x_stride, x + (t + 3) * x_stride};
+            __m256 a0[4], a1[4];
+            for (int j = 0; j < 4; j++) {
+                a0[j] = _mm256_setzero_ps();
+                a1[j] = _mm256_setzero_ps();
+            }
+            for (size_t i = 0; i < n8; i += 8) {
+                const __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i);
+                for (int j = 0; j < 4; j++) {
+                    const __m256 xv = _mm256_loadu_ps(xs[j] + i);
+                    a0[j] = _mm256_fmadd_ps(v0, xv, a0[j]);
+                    a1[j] = _mm256_fmadd_ps(v1, xv, a1[j]);
+                }
+            }
+            for (int j = 0; j < 4; j++) {
+                float s0 = horizontal_sum(a0[j]), s1 = horizontal_sum(a1[j]);
+                for (size_t i = n8; i < n; i++) {
+                    s0 = fmaf(w0[i], xs[j][i], s0);
+                    s1 = fmaf(w1[i], xs[j][i], s1);
+                }
+                y[(t + j) * y_stride + r] = s0;
+                y[(t + j) * y_stride + r + 1] = s1;
+            }
+        }
+        rwkv_gemm_f32_generic(&rwkv_kernels_avx2, w0, w_stride, 2, x + t * x_stride, x_stride, T - t, n, y + t * y_stride + r, y_stride);
+    }
+    rwkv_gemm_f32_generic(&rwkv_kernels_avx2, w + r * w_stride, w_stride, n_rows - r, x, x_stride, T, n, y + r, y_stride);
+}
+
+#define TOKEN_GROUP 4
+
+#define DEFINE_DOT_QUANT_TOKENS(NAME, BLOCK_BYTES, WEIGHTS, HAS_OFFSET)                                \
+    static void NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks, size_t T,    \
+                     float * y, size_t y_stride) {                                                     \
+        for (size_t t0 = 0; t0 < T; t0 += TOKEN_GROUP) {                                               \
+            const size_t group = T - t0 < TOKEN_GROUP ? T - t0 : TOKEN_GROUP;                          \
+            __m256 acc[TOKEN_GROUP];                                                                   \
+            float offset[TOKEN_GROUP];                                                                 \
+            for (size_t g = 0; g < group; g++) {                                                       \
+                acc[g] = _mm256_setzero_ps();                                                          \
+                offset[g] = 0.0f;                                                                      \
+            }                                                                                          \
+            for (size_t b = 0; b < n_blocks; b++) {                                                    \
+                const uint8_t * block = row + b * BLOCK_BYTES;                                         \
+                const __m256i w = WEIGHTS(block);                                                      \
+                const float d = scale_f16(block);                                                      \
+                const float m = HAS_OFFSET ? scale_f16(block + 2) : 0.0f;                              \
+                for (size_t g = 0; g < group; g++) {                                                   \
+                    const struct rwkv_q8_block * xb = x + (t0 + g) * n_blocks + b;                     \
+                    acc[g] = block_dot(acc[g], w, d, xb);                                              \
+                    if (HAS_OFFSET) {                                                                  \
+                        offset[g] = fmaf(m, xb->s, offset[g]);                                         \
+                    }                                                                                  \
+                }                                                                                      \
+            }                                                                                          \
+            for (size_t g = 0; g < group; g++) {                                                       \
+                y[(t0 + g) * y_stride] = horizontal_sum(acc[g]) + offset[g];                           \
+            }                                                                                          \
+        }                                                                                              \
+    }
+
+DEFINE_DOT_QUANT_TOKENS(dot_q4_0_tokens, 18, Q4_0_WEIGHTS, 0)
+DEFINE_DOT_QUANT_TOKENS(dot_q4_1_tokens, 20, Q4_1_WEIGHTS, 1)
+DEFINE_DOT_QUANT_TOKENS(dot_q5_0_tokens, 22, Q5_0_WEIGHTS, 0)
+DEFINE_DOT_QUANT_TOKENS(dot_q5_1_tokens, 24, Q5_1_WEIGHTS, 1)
+DEFINE_DOT_QUANT_TOKENS(dot_q8_0_tokens, 34, Q8_0_WEIGHTS, 0)
+
 const struct rwkv_kernels rwkv_kernels_avx2 = {
     .name = "avx2",
     .dot_f32 = dot_f32,
@@ -153,5 +231,13 @@ const struct rwkv_kernels rwkv_kernels_avx2 = {
         [RWKV_TYPE_Q5_0] = dot_q5_0,
         [RWKV_TYPE_Q5_1] = dot_q5_1,
         [RWKV_TYPE_Q8_0] = dot_q8_0,
+    },
+    .gemm_f32 = gemm_f32,
+    .dot_quant_tokens = {
+        [RWKV_TYPE_Q4_0] = dot_q4_0_tokens,
+        [RWKV_TYPE_Q4_1] = dot_q4_1_tokens,
+        [RWKV_TYPE_Q5_0] = dot_q5_0_tokens,
+        [RWKV_TYPE_Q5_1] = dot_q5_1_tokens,
+        [RWKV_TYPE_Q8_0] = dot_q8_0_tokens,
     },
 };

@@ -130,6 +130,89 @@ DEFINE_DOT_QUANT(dot_q5_0, 22, Q5_0_WEIGHTS, block_dot_signed, 0)
 DEFINE_DOT_QUANT(dot_q5_1, 24, Q5_1_WEIGHTS, block_dot_unsigned, 1)
 DEFINE_DOT_QUANT(dot_q8_0, 34, Q8_0_WEIGHTS, block_dot_signed, 0)
 
+/* ---- sequence mode ---- */
+
+/* 2 rows x 4 tokens per tile: 6 loads feed 8 FMAs. Tails use masked loads. */
+static void gemm_f32(const float * w, size_t w_stride, size_t n_rows, const float * x, size_t x_stride,
+                     size_t T, size_t n, float * y, size_t y_stride) {
+    size_t r = 0;
+    for (; r + 2 <= n_rows; r += 2) {
+        const float * w0 = w + r * w_stride, * w1 = w0 + w_stride;
+        size_t t = 0;
+        for (; t + 4 <= T; t += 4) {
+            const float * x0 = x + t * x_stride, * x1 = x0 + x_stride, * x2 = x1 + x_stride, * x3 = x2 + x_stride;
+            __m512 a00 = _mm512_setzero_ps(), a01 = _mm512_setzero_ps(), a02 = _mm512_setzero_ps(), a03 = _mm512_setzero_ps();
+            __m512 a10 = _mm512_setzero_ps(), a11 = _mm512_setzero_ps(), a12 = _mm512_setzero_ps(), a13 = _mm512_setzero_ps();
+            for (size_t i = 0; i < n; i += 16) {
+                const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16) ((1u << (n - i)) - 1);
+                const __m512 v0 = _mm512_maskz_loadu_ps(m, w0 + i), v1 = _mm512_maskz_loadu_ps(m, w1 + i);
+                __m512 xv = _mm512_maskz_loadu_ps(m, x0 + i);
+                a00 = _mm512_fmadd_ps(v0, xv, a00);
+                a10 = _mm512_fmadd_ps(v1, xv, a10);
+                xv = _mm512_maskz_loadu_ps(m, x1 + i);
+                a01 = _mm512_fmadd_ps(v0, xv, a01);
+                a11 = _mm512_fmadd_ps(v1, xv, a11);
+                xv = _mm512_maskz_loadu_ps(m, x2 + i);
+                a02 = _mm512_fmadd_ps(v0, xv, a02);
+                a12 = _mm512_fmadd_ps(v1, xv, a12);
+                xv = _mm512_maskz_loadu_ps(m, x3 + i);
+                a03 = _mm512_fmadd_ps(v0, xv, a03);
+                a13 = _mm512_fmadd_ps(v1, xv, a13);
+            }
+            float * out = y + t * y_stride + r;
+            out[0] = _mm512_reduce_add_ps(a00);
+            out[1] = _mm512_reduce_add_ps(a10);
+            out[y_stride] = _mm512_reduce_add_ps(a01);
+            out[y_stride + 1] = _mm512_reduce_add_ps(a11);
+            out[2 * y_stride] = _mm512_reduce_add_ps(a02);
+            out[2 * y_stride + 1] = _mm512_reduce_add_ps(a12);
+            out[3 * y_stride] = _mm512_reduce_add_ps(a03);
+            out[3 * y_stride + 1] = _mm512_reduce_add_ps(a13);
+        }
+        rwkv_gemm_f32_generic(&rwkv_kernels_avx512, w0, w_stride, 2, x + t * x_stride, x_stride, T - t, n, y + t * y_stride + r, y_stride);
+    }
+    rwkv_gemm_f32_generic(&rwkv_kernels_avx512, w + r * w_stride, w_stride, n_rows - r, x, x_stride, T, n, y + r, y_stride);
+}
+
+/* One quantized row against up to 8 tokens at a time: each block is unpacked once per group. */
+#define TOKEN_GROUP 8
+
+#define DEFINE_DOT_QUANT_TOKENS(NAME, BLOCK_BYTES, WEIGHTS, BLOCK_DOT, HAS_OFFSET)                     \
+    static void NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks, size_t T,    \
+                     float * y, size_t y_stride) {                                                     \
+        for (size_t t0 = 0; t0 < T; t0 += TOKEN_GROUP) {                                               \
+            const size_t group = T - t0 < TOKEN_GROUP ? T - t0 : TOKEN_GROUP;                          \
+            __m256 acc[TOKEN_GROUP];                                                                   \
+            float offset[TOKEN_GROUP];                                                                 \
+            for (size_t g = 0; g < group; g++) {                                                       \
+                acc[g] = _mm256_setzero_ps();                                                          \
+                offset[g] = 0.0f;                                                                      \
+            }                                                                                          \
+            for (size_t b = 0; b < n_blocks; b++) {                                                    \
+                const uint8_t * block = row + b * BLOCK_BYTES;                                         \
+                const __m256i w = WEIGHTS(block);                                                      \
+                const float d = scalar_f16(block);                                                     \
+                const float m = HAS_OFFSET ? scalar_f16(block + 2) : 0.0f;                             \
+                for (size_t g = 0; g < group; g++) {                                                   \
+                    const struct rwkv_q8_block * xb = x + (t0 + g) * n_blocks + b;                     \
+                    acc[g] = BLOCK_DOT(acc[g], w, d, xb);                                              \
+                    if (HAS_OFFSET) {                                                                  \
+                        offset[g] = fmaf(m, xb->s, offset[g]);                                         \
+                    }                                                                                  \
+                }                                                                                      \
+            }                                                                                          \
+            for (size_t g = 0; g < group; g++) {                                                       \
+                y[(t0 + g) * y_stride] = horizontal_sum(acc[g]) + offset[g];                           \
+            }                                                                                          \
+        }                                                                                              \
+    }
+
+DEFINE_DOT_QUANT_TOKENS(dot_q4_0_tokens, 18, Q4_0_WEIGHTS, block_dot_signed, 0)
+DEFINE_DOT_QUANT_TOKENS(dot_q4_1_tokens, 20, Q4_1_WEIGHTS, block_dot_unsigned, 1)
+DEFINE_DOT_QUANT_TOKENS(dot_q5_0_tokens, 22, Q5_0_WEIGHTS, block_dot_signed, 0)
+DEFINE_DOT_QUANT_TOKENS(dot_q5_1_tokens, 24, Q5_1_WEIGHTS, block_dot_unsigned, 1)
+DEFINE_DOT_QUANT_TOKENS(dot_q8_0_tokens, 34, Q8_0_WEIGHTS, block_dot_signed, 0)
+
 const struct rwkv_kernels rwkv_kernels_avx512 = {
     .name = "avx512",
     .dot_f32 = dot_f32,
@@ -141,5 +224,13 @@ const struct rwkv_kernels rwkv_kernels_avx512 = {
         [RWKV_TYPE_Q5_0] = dot_q5_0,
         [RWKV_TYPE_Q5_1] = dot_q5_1,
         [RWKV_TYPE_Q8_0] = dot_q8_0,
+    },
+    .gemm_f32 = gemm_f32,
+    .dot_quant_tokens = {
+        [RWKV_TYPE_Q4_0] = dot_q4_0_tokens,
+        [RWKV_TYPE_Q4_1] = dot_q4_1_tokens,
+        [RWKV_TYPE_Q5_0] = dot_q5_0_tokens,
+        [RWKV_TYPE_Q5_1] = dot_q5_1_tokens,
+        [RWKV_TYPE_Q8_0] = dot_q8_0_tokens,
     },
 };

@@ -124,6 +124,33 @@ static void f16_to_f32(const uint8_t * src, float * dst, size_t n) {
     }
 }
 
+void rwkv_gemm_f32_generic(const struct rwkv_kernels * k, const float * w, size_t w_stride, size_t n_rows,
+                           const float * x, size_t x_stride, size_t T, size_t n, float * y, size_t y_stride) {
+    for (size_t r = 0; r < n_rows; r++) {
+        for (size_t t = 0; t < T; t++) {
+            y[t * y_stride + r] = k->dot_f32((const uint8_t *) (w + r * w_stride), x + t * x_stride, n);
+        }
+    }
+}
+
+static void gemm_f32(const float * w, size_t w_stride, size_t n_rows, const float * x, size_t x_stride,
+                     size_t T, size_t n, float * y, size_t y_stride) {
+    rwkv_gemm_f32_generic(&rwkv_kernels_scalar, w, w_stride, n_rows, x, x_stride, T, n, y, y_stride);
+}
+
+#define DEFINE_DOT_QUANT_TOKENS(NAME, DOT)                                                          \
+    static void NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks, size_t T, \
+                     float * y, size_t y_stride) {                                                  \
+        for (size_t t = 0; t < T; t++) {                                                            \
+            y[t * y_stride] = DOT(row, x + t * n_blocks, n_blocks);                                  \
+        }                                                                                           \
+    }
+DEFINE_DOT_QUANT_TOKENS(dot_q4_0_tokens, rwkv_dot_q4_0_scalar)
+DEFINE_DOT_QUANT_TOKENS(dot_q4_1_tokens, rwkv_dot_q4_1_scalar)
+DEFINE_DOT_QUANT_TOKENS(dot_q5_0_tokens, rwkv_dot_q5_0_scalar)
+DEFINE_DOT_QUANT_TOKENS(dot_q5_1_tokens, rwkv_dot_q5_1_scalar)
+DEFINE_DOT_QUANT_TOKENS(dot_q8_0_tokens, rwkv_dot_q8_0_scalar)
+
 const struct rwkv_kernels rwkv_kernels_scalar = {
     .name = "scalar",
     .dot_f32 = dot_f32,
@@ -135,5 +162,13 @@ const struct rwkv_kernels rwkv_kernels_scalar = {
         [RWKV_TYPE_Q5_0] = rwkv_dot_q5_0_scalar,
         [RWKV_TYPE_Q5_1] = rwkv_dot_q5_1_scalar,
         [RWKV_TYPE_Q8_0] = rwkv_dot_q8_0_scalar,
+    },
+    .gemm_f32 = gemm_f32,
+    .dot_quant_tokens = {
+        [RWKV_TYPE_Q4_0] = dot_q4_0_tokens,
+        [RWKV_TYPE_Q4_1] = dot_q4_1_tokens,
+        [RWKV_TYPE_Q5_0] = dot_q5_0_tokens,
+        [RWKV_TYPE_Q5_1] = dot_q5_1_tokens,
+        [RWKV_TYPE_Q8_0] = dot_q8_0_tokens,
     },
 };

@@ -13,6 +13,10 @@
 #include "errors.h"
 #include "rwkv.h"
 
+#if defined(_MSC_VER)
+#include <intrin.h>
+#endif
+
 /* Token offsets are 32-bit; the parsed bytes never outgrow the file, so this bounds them. */
 #define MAX_VOCAB_FILE_BYTES ((size_t) 1 << 30)
 
@@ -394,50 +398,103 @@ struct trie_key {
 
 struct trie_builder {
     struct rwkv_trie_cell * cells;
-    size_t n_cells;        /* allocated */
-    size_t first_free;     /* every cell below this is used */
+    uint64_t * used;       /* one bit per cell, so the search skips full stretches 64 at a time */
+    size_t n_cells;        /* allocated, a multiple of 64 */
+    size_t check_from;     /* where the search for free cells starts */
+    size_t check_from_by_width[9];  /* the same per number of children, by powers of two */
     size_t max_used;       /* largest used index */
 };
+
+static int lowest_set_bit(uint64_t x) {
+#if defined(_MSC_VER)
+    unsigned long index;
+    _BitScanForward64(&index, x);
+    return (int) index;
+#else
+    return __builtin_ctzll(x);
+#endif
+}
 
 static bool ensure_cells(struct trie_builder * tb, size_t n) {
     if (n <= tb->n_cells) {
         return true;
     }
-    size_t grown = tb->n_cells;
+    size_t grown = tb->n_cells ? tb->n_cells : 1024;
     while (grown < n) grown *= 2;
     struct rwkv_trie_cell * cells = realloc(tb->cells, grown * sizeof(*cells));
     if (!cells) {
         return false;
     }
+    tb->cells = cells;
+    uint64_t * used = realloc(tb->used, grown / 64 * sizeof(*used));
+    if (!used) {
+        return false;
+    }
+    tb->used = used;
     for (size_t i = tb->n_cells; i < grown; i++) {
         cells[i].base = 0;
         cells[i].check = -1;
         cells[i].token = -1;
     }
-    tb->cells = cells;
+    memset(used + tb->n_cells / 64, 0, (grown - tb->n_cells) / 64 * sizeof(*used));
     tb->n_cells = grown;
     return true;
 }
 
-/* The lowest base that puts every child byte in a free cell (first fit). */
+static bool cell_is_free(const struct trie_builder * tb, size_t i) {
+    return ((tb->used[i / 64] >> (i % 64)) & 1) == 0;
+}
+
+static void use_cell(struct trie_builder * tb, size_t i, int32_t parent) {
+    tb->used[i / 64] |= (uint64_t) 1 << (i % 64);
+    tb->cells[i].check = parent;
+    if (i > tb->max_used) tb->max_used = i;
+}
+
+static int width_class(int n_children) {
+    int k = 0;
+    while (k < 8 && (1 << k) < n_children) k++;
+    return k;
+}
+
+/* A base that puts every child byte in a free cell: first fit, with 256 cells of room after
+ * the base. Scanning a nearly full region again for every node is what makes naive builds
+ * slow, so (as darts does) once a scan finds the cells it crossed almost all used, later scans
+ * start after them; and nodes with about as many children as one that had to try many holes
+ * start after those holes too (the holes stay for narrower nodes). */
 static bool find_base(struct trie_builder * tb, const uint8_t * children, int n_children, int32_t * base_out) {
-    while (tb->cells[tb->first_free].check != -1 || tb->first_free == 0) {
-        tb->first_free++;
-        if (!ensure_cells(tb, tb->first_free + 1)) return false;
-    }
-    for (size_t pos = tb->first_free > children[0] ? tb->first_free : (size_t) children[0] + 1;; pos++) {
+    const int width = width_class(n_children);
+    size_t start = tb->check_from > tb->check_from_by_width[width] ? tb->check_from : tb->check_from_by_width[width];
+    if (start <= (size_t) children[0]) start = (size_t) children[0] + 1;
+    size_t pos = start;
+    size_t n_free_tried = 0;
+    for (;;) {
         if (!ensure_cells(tb, pos + 257)) return false;
-        if (tb->cells[pos].check != -1) continue;
+        const uint64_t free_bits = ~tb->used[pos / 64] & (~(uint64_t) 0 << (pos % 64));
+        if (!free_bits) {
+            pos = (pos / 64 + 1) * 64;
+            continue;
+        }
+        pos = pos / 64 * 64 + (size_t) lowest_set_bit(free_bits);
+        if (!ensure_cells(tb, pos + 257)) return false;
         const size_t base = pos - children[0];
         bool fits = true;
         for (int j = 1; j < n_children && fits; j++) {
-            fits = tb->cells[base + children[j]].check == -1;
+            fits = cell_is_free(tb, base + children[j]);
         }
         if (fits) {
             if (base > INT32_MAX - 512) return false;
+            if (n_free_tried * 20 <= pos - start + 1) {
+                tb->check_from = pos;
+            }
+            if (n_free_tried > 16) {
+                tb->check_from_by_width[width] = pos;
+            }
             *base_out = (int32_t) base;
             return true;
         }
+        n_free_tried++;
+        pos++;
     }
 }
 
@@ -448,20 +505,9 @@ struct trie_work {
 };
 
 static bool build_trie(struct trie_builder * tb, const struct trie_key * keys, size_t n_keys, struct rwkv_error * err, bool print) {
-    {
-        struct rwkv_trie_cell * cells = malloc(1024 * sizeof(*cells));
-        if (!cells) goto oom;
-        for (size_t i = 0; i < 1024; i++) {
-            cells[i].base = 0;
-            cells[i].check = -1;
-            cells[i].token = -1;
-        }
-        tb->cells = cells;
-        tb->n_cells = 1024;
-    }
-    tb->cells[0].check = -2;  /* the root: used, nobody's child */
-    tb->first_free = 1;
-    tb->max_used = 0;
+    if (!ensure_cells(tb, 1024)) goto oom;
+    use_cell(tb, 0, -2);  /* the root: nobody's child */
+    tb->check_from = 1;
 
     /* Breadth first: the wide nodes near the root are placed while the array is empty. Each
      * node is queued once, and there are at most total-bytes + 1 nodes. */
@@ -503,8 +549,7 @@ static bool build_trie(struct trie_builder * tb, const struct trie_key * keys, s
         tb->cells[w.node].base = base;
         for (int j = 0; j < n_children; j++) {
             const size_t t = (size_t) base + children[j];
-            tb->cells[t].check = w.node;
-            if (t > tb->max_used) tb->max_used = t;
+            use_cell(tb, t, w.node);
             queue[tail++] = (struct trie_work) {(int32_t) t, child_lo[j], child_lo[j + 1], w.depth + 1};
         }
     }
@@ -515,10 +560,14 @@ static bool build_trie(struct trie_builder * tb, const struct trie_key * keys, s
     tb->n_cells = tb->max_used + 257;
     struct rwkv_trie_cell * trimmed = realloc(tb->cells, tb->n_cells * sizeof(*trimmed));
     if (trimmed) tb->cells = trimmed;
+    free(tb->used);
+    tb->used = NULL;
     return true;
 oom:
     free(tb->cells);
+    free(tb->used);
     tb->cells = NULL;
+    tb->used = NULL;
     return rwkv_fail(err, print, RWKV_ERROR_ALLOC, "out of memory building the tokenizer trie");
 }
 
