@@ -25,6 +25,13 @@ from .errors import (  # noqa: E402
     StateSizeError,
 )
 from .model import Model, library_path, system_info  # noqa: E402
+from .tokenizers import (  # noqa: E402
+    ByteTokenizer,
+    NeoxTokenizer,
+    StreamDecoder,
+    WorldTokenizer,
+    tokenizer_for_vocab_size,
+)
 # Binds the name to the function after the submodule rwkv_cpp.quantize is loaded, so the
 # package attribute stays the function.
 from .quantize import quantize_model_file as quantize  # noqa: E402
@@ -38,6 +45,11 @@ __all__ = [
     "SamplingParams",
     "system_info",
     "library_path",
+    "WorldTokenizer",
+    "ByteTokenizer",
+    "NeoxTokenizer",
+    "StreamDecoder",
+    "tokenizer_for_vocab_size",
     "RwkvError",
     "LibraryNotFoundError",
     "LibraryVersionError",

@@ -114,6 +114,15 @@ enum rwkv_error_flags rwkv_sampler_get_last_error(struct rwkv_sampler * sampler)
 const char * rwkv_sampler_get_last_error_message(const struct rwkv_sampler * sampler);
 void rwkv_sampler_set_print_errors(struct rwkv_sampler * sampler, bool print_errors);
 bool rwkv_sampler_get_print_errors(const struct rwkv_sampler * sampler);
+
+struct rwkv_tokenizer;
+struct rwkv_tokenizer * rwkv_tokenizer_load(const char * vocab_path);
+void rwkv_tokenizer_free(struct rwkv_tokenizer * tokenizer);
+size_t rwkv_tokenizer_vocab_size(const struct rwkv_tokenizer * tokenizer);
+bool rwkv_tokenizer_encode(const struct rwkv_tokenizer * tokenizer, const char * text, size_t n_bytes,
+                           uint32_t * tokens, size_t capacity, size_t * n_tokens);
+bool rwkv_tokenizer_decode(const struct rwkv_tokenizer * tokenizer, const uint32_t * tokens, size_t n_tokens,
+                           char * out, size_t capacity, size_t * n_bytes);
 """
 
 ENV_VAR = "RWKV_CPP_LIBRARY"

@@ -56,14 +56,33 @@ def _describe(model) -> str:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    import collections
     import os
 
     from .model import Model, system_info
+    from .model_file import read_tensor_table
 
     with Model(args.model, thread_count=1) as model:
-        print(f"file          {args.model} ({os.path.getsize(args.model) / 2**20:.1f} MiB)")
+        header, tensors = read_tensor_table(args.model)
+        print(f"file          {args.model} ({os.path.getsize(args.model) / 2**20:.1f} MiB, format version {header.version})")
         print(_describe(model))
+    by_type = collections.Counter()
+    for t in tensors:
+        by_type[t.type_name] += t.n_bytes
+    print("tensor types  " + ", ".join(f"{name} {n / 2**20:.1f} MiB" for name, n in by_type.most_common()))
     print(f"system        {system_info()}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import os
+
+    from .bench import SHAPES, run
+
+    if args.model is None and args.shape is None:
+        raise UsageError("give a model file or --shape (" + ", ".join(SHAPES) + ")")
+    cache_dir = args.cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "rwkv_cpp", "bench")
+    run(args.model, args.shape, args.type, args.threads, args.decode_tokens, args.prompt_tokens, cache_dir)
     return 0
 
 
@@ -132,6 +151,18 @@ def _parser() -> argparse.ArgumentParser:
                                epilog="example:\n  rwkv-cpp info model.bin", formatter_class=argparse.RawDescriptionHelpFormatter)
     info.add_argument("model")
     info.set_defaults(run=_cmd_info)
+
+    bench = commands.add_parser("bench", help="decode and prompt speed against this machine's memory bandwidth and compute peak",
+                                epilog="examples:\n  rwkv-cpp bench model.bin\n  rwkv-cpp bench --shape 1.5B --type Q5_1 --threads 1 2",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench.add_argument("model", nargs="?", help="a model file (default: a random model of --shape)")
+    bench.add_argument("--shape", choices=["0.1B", "0.4B", "1.5B", "3B"], help="make (once, cached) a random RWKV-7 model of this size")
+    bench.add_argument("--type", default="FP16", choices=["FP32", "FP16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"])
+    bench.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    bench.add_argument("--decode-tokens", type=int, default=32)
+    bench.add_argument("--prompt-tokens", type=int, default=512)
+    bench.add_argument("--cache-dir", default=None)
+    bench.set_defaults(run=_cmd_bench)
 
     predict = commands.add_parser("predict", help="print the most likely next tokens after a prompt",
                                   epilog='examples:\n  rwkv-cpp predict model.bin "hello"\n  rwkv-cpp predict model.bin --tokens 34 105 110',

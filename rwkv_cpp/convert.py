@@ -18,7 +18,7 @@ import numpy as np
 
 from .checkpoint import Checkpoint, load_checkpoint
 
-__all__ = ["ConversionError", "ConversionSummary", "convert_checkpoint"]
+__all__ = ["ConversionError", "ConversionSummary", "convert_checkpoint", "convert_tensors"]
 
 _FILE_MAGIC = 0x67676D66  # 'ggmf'
 _FILE_VERSION = 101
@@ -68,8 +68,15 @@ def convert_checkpoint(src_path: str | os.PathLike, dest_path: str | os.PathLike
         summary = convert_checkpoint("RWKV-x070-World-0.1B.pth", "rwkv7-0.1B.bin", "FP16")
         print(summary["arch_version"], summary["n_layer"], summary["n_bytes"])
     """
+    return convert_tensors(load_checkpoint(src_path), dest_path, data_type, progress=progress)
+
+
+def convert_tensors(checkpoint: Checkpoint, dest_path: str | os.PathLike, data_type: str = "FP16",
+                    *, progress: bool = True) -> ConversionSummary:
+    """`convert_checkpoint` for tensors already at hand: any read-only mapping of name to
+    array in RWKV-LM's key order that also has `.path` (for messages) and `.shape(name)`,
+    as `load_checkpoint` returns (e.g. `rwkv_cpp.random_model.RandomCheckpoint`)."""
     file_type = _parse_data_type(data_type)
-    checkpoint = load_checkpoint(src_path)
     n_vocab, n_embed, n_layer = _model_size(checkpoint)
     arch = _detect_arch(checkpoint)
     n_head = _v6_head_count(checkpoint) if arch == "6" else 0

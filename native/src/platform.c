@@ -11,9 +11,19 @@
 
 bool rwkv_map_file(const char * path, struct rwkv_mapped_file * out, struct rwkv_error * err, bool print) {
     memset(out, 0, sizeof(*out));
+    /* A directory would fail below with a bare "access denied": name the cause, as on POSIX. */
+    const DWORD attributes = GetFileAttributesA(path);
+    if (attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_DIRECTORY)) {
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "%s is not a regular file", path);
+    }
     HANDLE file = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
     if (file == INVALID_HANDLE_VALUE) {
         return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "cannot open model file %s (Windows error %lu)", path, (unsigned long) GetLastError());
+    }
+    /* Devices (NUL, CON, COM1) and pipes are no model files. */
+    if (GetFileType(file) != FILE_TYPE_DISK) {
+        CloseHandle(file);
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "%s is not a regular file", path);
     }
     LARGE_INTEGER size;
     if (!GetFileSizeEx(file, &size)) {

@@ -106,7 +106,12 @@ static void test_header_cases(void) {
 
     const char * dir = test_temp_path("a-directory.bin");
     mkdir(dir, 0700);
+#ifdef _WIN32
+    /* CreateFile refuses directories itself: "cannot open model file ... (Windows error 5)". */
+    expect_load_error("a directory as the path", dir, FLAGS(FILE, FILE_OPEN), "a-directory.bin");
+#else
     expect_load_error("a directory as the path", dir, FLAGS(FILE, FILE_OPEN), "not a regular file");
+#endif
 
     /* Opening a FIFO for reading waits for a writer unless the library asks not to. */
     const char * fifo = test_temp_path("a-fifo.bin");
@@ -115,7 +120,9 @@ static void test_header_cases(void) {
         expect_load_error("a FIFO as the path", fifo, FLAGS(FILE, FILE_OPEN), "not a regular file");
         alarm(0);
     }
+#ifndef _WIN32
     expect_load_error("/dev/null as the path", "/dev/null", FLAGS(FILE, FILE_OPEN), "not a regular file");
+#endif
 
     expect_bytes_error("empty file", buf, 0, FLAGS(FILE, FILE_READ), "0 bytes");
     put_header(buf, MAGIC, 100, 256, 128, 4, 0);

@@ -329,6 +329,19 @@ static void test_filters(void) {
         n_kept += probs[t] > 0;
     }
     CHECK(n_kept == 10);
+    {
+        /* Ties at the boundary: the lower ids stay. */
+        const float tied[10] = {2, 0, 1, 1, 1, 1, -1, 1, 1, 1};
+        struct rwkv_sampling_params q = plain_params(1.0f, 1);
+        q.top_k = 3;
+        struct rwkv_sampler * t = rwkv_sampler_create(10, &q);
+        float tied_probs[10];
+        CHECK(rwkv_sampler_get_probs(t, tied, 10, tied_probs));
+        for (int i = 0; i < 10; i++) {
+            CHECK_MSG((tied_probs[i] > 0) == (i == 0 || i == 2 || i == 3), "tied top-k: token %d prob %g", i, tied_probs[i]);
+        }
+        rwkv_sampler_free(t);
+    }
     draw(s, logits, V, DRAWS, counts);
     for (int t = 0; t < V; t++) {
         CHECK_MSG(counts[t] == 0 || probs[t] > 0, "token %d drawn %d times outside the top k", t, counts[t]);

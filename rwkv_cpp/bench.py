@@ -1,0 +1,171 @@
+"""`rwkv-cpp bench`: decode and prompt speed against this machine's roofline.
+
+Decode reads every weight once per token, so its floor is weight bytes / memory bandwidth.
+Prompt processing reuses weights across tokens, so its ceiling is the compute peak: FP32
+FMA for float weights, int8 dot products for quantized ones. Bandwidth and the FP32 peak are
+measured here (numpy); the int8 peak is estimated as 4x the FP32 one on CPUs with VNNI
+(four times the multiply-adds per instruction at the same width).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+# Real RWKV shapes: (n_layer, n_embd); vocabulary 65536 (World).
+SHAPES = {"0.1B": (12, 768), "0.4B": (24, 1024), "1.5B": (24, 2048), "3B": (32, 2560)}
+QUANT_TYPES = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0")
+
+# ms/token decode and tokens/s for a 512-token prompt, rwkv.cpp | llama.cpp, 2 threads, measured
+# on a 2-core Zen 4 with random weights of the real shape (see the CPU-kernels issue).
+PEERS_DECODE_MS = {
+    ("1.5B", "FP16"): (106.3, 83.4), ("1.5B", "Q8_0"): (76.8, 57.5), ("1.5B", "Q5_1"): (84.8, 73.0), ("1.5B", "Q4_0"): (61.1, 40.6),
+    ("0.4B", "FP16"): (30.3, 31.5), ("0.4B", "Q8_0"): (25.0, 24.2), ("0.4B", "Q5_1"): (25.8, 25.1), ("0.4B", "Q4_0"): (21.5, 14.3),
+}
+PEERS_PROMPT_TPS = {
+    ("0.4B", "FP16"): (68, 219), ("0.4B", "Q8_0"): (89, 213), ("0.4B", "Q5_1"): (70, 99), ("0.4B", "Q4_0"): (81, 297),
+    ("1.5B", "FP16"): (19, 64), ("1.5B", "Q8_0"): (26, 72), ("1.5B", "Q5_1"): (21, 29), ("1.5B", "Q4_0"): (25, 83),
+}
+
+
+def measure_read_bandwidth(n_threads: int, n_bytes: int = 1 << 30, repeats: int = 5) -> float:
+    """Bytes per second n_threads reach summing a buffer far larger than the caches."""
+    data = np.ones(n_bytes // 4, dtype=np.float32)
+    parts = np.array_split(data, n_threads)
+    best = float("inf")
+    with ThreadPoolExecutor(n_threads) as pool:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            list(pool.map(np.sum, parts))  # numpy releases the GIL while it sums
+            best = min(best, time.perf_counter() - start)
+    return n_bytes / best
+
+
+_SGEMM_PROBE = """
+import time, numpy as np
+a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+best = float("inf")
+for _ in range(5):
+    start = time.perf_counter(); a @ a; best = min(best, time.perf_counter() - start)
+print(2 * 2048**3 / best)
+"""
+
+
+def measure_fp32_flops(n_threads: int) -> float:
+    """FP32 FLOP/s of numpy's BLAS SGEMM with n_threads (a child process: BLAS reads its
+    thread count at start)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(n_threads), OMP_NUM_THREADS=str(n_threads), MKL_NUM_THREADS=str(n_threads))
+    out = subprocess.run([sys.executable, "-c", _SGEMM_PROBE], capture_output=True, text=True, env=env, check=True)
+    return float(out.stdout)
+
+
+@dataclass
+class Result:
+    threads: int
+    decode_ms: float
+    prompt_tps: float
+
+
+def bench_model(path: str, threads: int, n_decode: int, n_prompt: int) -> Result:
+    from .model import Model
+
+    with Model(path, thread_count=threads) as model:
+        rng = np.random.default_rng(0)
+        tokens = rng.integers(0, model.n_vocab, max(n_prompt, n_decode)).tolist()
+        logits, state = model.eval_sequence(tokens[:8])  # warm up: pages in, caches
+        times = []
+        for token in tokens[:n_decode]:
+            start = time.perf_counter()
+            model.eval(token, state, out_state=state, out_logits=logits)
+            times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        model.eval_sequence(tokens[:n_prompt])
+        prompt_s = time.perf_counter() - start
+    return Result(threads, statistics.median(times) * 1e3, n_prompt / prompt_s)
+
+
+def weight_stats(path: str) -> tuple[int, int, bool]:
+    """(bytes read per decoded token, multiply-adds per token, quantized?) from the file's
+    tensor table: every matrix once, of the embedding one row."""
+    from .model_file import read_tensor_table
+
+    header, tensors = read_tensor_table(path)
+    bytes_per_token = macs = 0
+    quantized = False
+    for t in tensors:
+        if len(t.shape) < 2:
+            continue
+        rows = int(np.prod(t.shape[:-1]))
+        if t.name == "emb.weight":
+            bytes_per_token += t.n_bytes // rows
+            continue
+        bytes_per_token += t.n_bytes
+        macs += rows * t.shape[-1]
+        quantized = quantized or t.type_name.startswith("Q")
+    return bytes_per_token, macs, quantized
+
+
+def bench_file(path: str, n_embd: int, n_layer: int, n_vocab: int, type_name: str) -> None:
+    """Makes a random RWKV-7 model of the given shape in path (cached by the caller)."""
+    from .convert import convert_tensors
+    from .quantize import quantize_model_file
+    from .random_model import RandomCheckpoint
+
+    checkpoint = RandomCheckpoint(n_embd=n_embd, n_layer=n_layer, n_vocab=n_vocab)
+    if type_name in QUANT_TYPES:
+        source = path + ".fp16.tmp"
+        convert_tensors(checkpoint, source, "FP16", progress=True)
+        try:
+            quantize_model_file(source, path, type_name, progress=True)
+        finally:
+            os.remove(source)
+    else:
+        convert_tensors(checkpoint, path, type_name, progress=True)
+
+
+def run(model: Optional[str], shape: Optional[str], type_name: str, thread_counts: list[int],
+        n_decode: int, n_prompt: int, cache_dir: str) -> None:
+    from .model import system_info
+
+    if model is None:
+        n_layer, n_embd = SHAPES[shape]
+        os.makedirs(cache_dir, exist_ok=True)
+        model = os.path.join(cache_dir, f"rwkv7-{shape}-{type_name}.bin")
+        if not os.path.exists(model):
+            print(f"making a random RWKV-7 {shape} {type_name} model in {model} (once) ...", flush=True)
+            bench_file(model, n_embd, n_layer, 65536, type_name)
+    bytes_per_token, macs, quantized = weight_stats(model)
+    print(f"model      {model} ({os.path.getsize(model) / 2**20:.0f} MiB, {bytes_per_token / 2**20:.0f} MiB read per token)")
+    print(f"library    {system_info()}")
+    # Two-level 8-bit activations: two integer multiply-adds per weight.
+    ops_per_token = 2 * macs * (2 if quantized else 1)
+    peak_kind = "int8 (est. 4x FP32)" if quantized else "FP32 FMA"
+    print(f"{'threads':>7} {'GB/s':>6} {'floor ms':>8} {'decode ms':>9} {'of floor':>8} | "
+          f"{'prompt tok/s':>12} {'GOP/s':>7} {'peak GOP/s':>10} {'of peak':>7}   ({peak_kind})")
+    results = []
+    for threads in thread_counts:
+        bandwidth = measure_read_bandwidth(threads)
+        peak = measure_fp32_flops(threads) * (4 if quantized else 1)
+        r = bench_model(model, threads, n_decode, n_prompt)
+        results.append(r)
+        floor_ms = bytes_per_token / bandwidth * 1e3
+        achieved = r.prompt_tps * ops_per_token
+        print(f"{threads:7d} {bandwidth / 1e9:6.1f} {floor_ms:8.2f} {r.decode_ms:9.2f} {floor_ms / r.decode_ms:8.0%} | "
+              f"{r.prompt_tps:12.1f} {achieved / 1e9:7.1f} {peak / 1e9:10.1f} {achieved / peak:7.0%}")
+    if len(results) > 1:
+        print(f"one thread to {results[-1].threads}: decode x{results[0].decode_ms / results[-1].decode_ms:.2f}, "
+              f"prompt x{results[-1].prompt_tps / results[0].prompt_tps:.2f}")
+    if shape is not None and (shape, type_name) in PEERS_DECODE_MS and results[-1].threads == 2:
+        (cpp_ms, llama_ms), (cpp_tps, llama_tps) = PEERS_DECODE_MS[shape, type_name], PEERS_PROMPT_TPS[shape, type_name]
+        r = results[-1]
+        print(f"peers (2 threads, same shape, measured on a 2-core Zen 4): decode rwkv.cpp {cpp_ms} ms (x{cpp_ms / r.decode_ms:.2f}), "
+              f"llama.cpp {llama_ms} ms (x{llama_ms / r.decode_ms:.2f}); prompt rwkv.cpp {cpp_tps} tok/s (x{r.prompt_tps / cpp_tps:.2f}), "
+              f"llama.cpp {llama_tps} tok/s (x{r.prompt_tps / llama_tps:.2f})")
