@@ -36,6 +36,7 @@ from .tokenizers import (  # noqa: E402
 # package attribute stays the function.
 from .quantize import quantize_model_file as quantize  # noqa: E402
 from .sampling import Sampler, SamplingParams  # noqa: E402
+from .generate import TextStream  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -43,6 +44,7 @@ __all__ = [
     "quantize",
     "Sampler",
     "SamplingParams",
+    "TextStream",
     "system_info",
     "library_path",
     "WorldTokenizer",

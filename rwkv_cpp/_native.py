@@ -77,6 +77,10 @@ uint32_t rwkv_get_arch_version_major(const struct rwkv_context * ctx);
 uint32_t rwkv_get_arch_version_minor(const struct rwkv_context * ctx);
 uint32_t rwkv_get_gpu_layer_count(const struct rwkv_context * ctx);
 
+bool rwkv_state_save(struct rwkv_context * ctx, const char * path, const float * state);
+bool rwkv_state_load(struct rwkv_context * ctx, const char * path, float * state_out);
+uint64_t rwkv_get_model_file_hash(struct rwkv_context * ctx);
+
 struct rwkv_quantize_params {
     const char * format_name;
     const char * head_format_name;

@@ -185,6 +185,78 @@ class Model:
             f"n_embed={self._n_embed} n_vocab={self._n_vocab}{closed}>"
         )
 
+    # ---- text ----
+
+    @property
+    def tokenizer(self):
+        """The tokenizer picked from the vocabulary size (World for 65536, GPT-NeoX 20B for
+        50277, bytes for 256); assign another one to override."""
+        if getattr(self, "_tokenizer", None) is None:
+            from .tokenizers import tokenizer_for_vocab_size
+
+            self._tokenizer = tokenizer_for_vocab_size(self._n_vocab)
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tokenizer) -> None:
+        self._tokenizer = tokenizer
+
+    def generate(self, prompt, *, state: Optional[FloatArray] = None, **sampling):
+        """Streams generated text: returns a :class:`rwkv_cpp.generate.TextStream` to
+        iterate over; ``.state`` afterwards continues the conversation. ``prompt`` is text
+        or token ids; ``sampling`` are :class:`rwkv_cpp.SamplingParams` fields
+        (temperature, top_p, top_k, min_p, penalties, seed, max_tokens, stop, stop_tokens)
+        or ``params=SamplingParams(...)``.
+
+        Example::
+
+            for piece in model.generate("ROMEO:", max_tokens=200, temperature=0.8):
+                print(piece, end="", flush=True)
+        """
+        from .generate import generate
+
+        return generate(self, prompt, state=state, **sampling)
+
+    def generate_text(self, prompt, *, state: Optional[FloatArray] = None, **sampling) -> str:
+        """:meth:`generate` without streaming: the whole text at once.
+
+        Example: ``text = model.generate_text("ROMEO:", max_tokens=50, seed=1)``
+        """
+        return self.generate(prompt, state=state, **sampling).text()
+
+    def save_state(self, path: PathLike, state: FloatArray) -> None:
+        """Writes ``state`` to a file that only this model (same file) will load back.
+
+        Example: ``model.save_state("chat.state", stream.state)``
+        """
+        ptr = _float_pointer(state, "state", self._state_len, writable=False)
+        with self._lock:
+            ctx = self._live_ctx()
+            if not self._lib.rwkv_state_save(ctx, os.fsencode(os.fspath(path)), ptr):
+                _native.raise_last_error(self._lib, ctx, "rwkv_state_save")
+
+    def load_state(self, path: PathLike, *, out: Optional[FloatArray] = None) -> FloatArray:
+        """Reads a state written by :meth:`save_state`; refuses one of another model.
+
+        Example: ``state = model.load_state("chat.state")``
+        """
+        if out is None:
+            out = np.empty(self._state_len, dtype=np.float32)
+        ptr = _float_pointer(out, "out", self._state_len, writable=True)
+        with self._lock:
+            ctx = self._live_ctx()
+            if not self._lib.rwkv_state_load(ctx, os.fsencode(os.fspath(path)), ptr):
+                _native.raise_last_error(self._lib, ctx, "rwkv_state_load")
+        return out
+
+    @classmethod
+    def demo(cls, *, thread_count: Optional[int] = None) -> "Model":
+        """The small RWKV-7 trained on Shakespeare that ships inside the package.
+
+        Example: ``print(rwkv_cpp.Model.demo().generate_text("ROMEO:", max_tokens=200))``
+        """
+        return cls(demo_model_path(), thread_count=thread_count)
+
     # ---- evaluation ----
 
     def init_state(self, *, out: Optional[FloatArray] = None) -> FloatArray:
@@ -268,6 +340,11 @@ class Model:
             if not call(ctx, state_in, state_out, logits_out):
                 _native.raise_last_error(self._lib, ctx, what)
         return out_logits, out_state
+
+
+def demo_model_path() -> str:
+    """Where the shipped demo model is."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "demo-shakespeare.bin")
 
 
 def system_info() -> str:

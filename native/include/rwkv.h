@@ -171,6 +171,17 @@ RWKV_API struct rwkv_quantize_params rwkv_quantize_default_params(void);
 RWKV_API bool rwkv_quantize_model_file_ex(const char * model_file_path_in, const char * model_file_path_out,
                                           const struct rwkv_quantize_params * params);
 
+/* ---- State files (addition) ----
+ * A state saved to disk with a header naming the model it belongs to: magic "RWKVSTAT",
+ * format version, architecture, n_vocab / n_embed / n_layer, state length and a 64-bit hash
+ * of the model file's bytes, then the state as little-endian float32 and a checksum.
+ * Loading refuses a state of another model (different shape or file hash) with a clear
+ * message. Saving writes a temporary file and renames it. */
+RWKV_API bool rwkv_state_save(struct rwkv_context * ctx, const char * path, const float * state);
+RWKV_API bool rwkv_state_load(struct rwkv_context * ctx, const char * path, float * state_out);
+/* The 64-bit hash of the model file stored in state files (computed once per model). */
+RWKV_API uint64_t rwkv_get_model_file_hash(struct rwkv_context * ctx);
+
 /* ---- Sampling (addition) ----
  *
  * A sampler picks the next token from the logits rwkv_eval wrote. Per call it works on a

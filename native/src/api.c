@@ -7,6 +7,7 @@
 #include "eval.h"
 #include "model.h"
 #include "quantize.h"
+#include "state_file.h"
 #include "rwkv.h"
 
 #define STRINGIFY_(x) #x
@@ -213,6 +214,30 @@ bool rwkv_quantize_model_file(const char * model_file_path_in, const char * mode
     struct rwkv_quantize_params params = rwkv_quantize_default_params();
     params.format_name = format_name;
     return rwkv_quantize_model_file_ex(model_file_path_in, model_file_path_out, &params);
+}
+
+bool rwkv_state_save(struct rwkv_context * ctx, const char * path, const float * state) {
+    if (!ctx || !path || !state) {
+        struct rwkv_error * err = ctx ? &ctx->error : rwkv_thread_error();
+        return rwkv_fail(err, ctx ? ctx->print_errors : *rwkv_thread_print_errors(), RWKV_ERROR_ARGS,
+            "rwkv_state_save: %s is NULL", !ctx ? "ctx" : !path ? "path" : "state");
+    }
+    rwkv_error_clear(&ctx->error);
+    return rwkv_state_file_save(ctx->model, path, state, &ctx->error, ctx->print_errors);
+}
+
+bool rwkv_state_load(struct rwkv_context * ctx, const char * path, float * state_out) {
+    if (!ctx || !path || !state_out) {
+        struct rwkv_error * err = ctx ? &ctx->error : rwkv_thread_error();
+        return rwkv_fail(err, ctx ? ctx->print_errors : *rwkv_thread_print_errors(), RWKV_ERROR_ARGS,
+            "rwkv_state_load: %s is NULL", !ctx ? "ctx" : !path ? "path" : "state_out");
+    }
+    rwkv_error_clear(&ctx->error);
+    return rwkv_state_file_load(ctx->model, path, state_out, &ctx->error, ctx->print_errors);
+}
+
+uint64_t rwkv_get_model_file_hash(struct rwkv_context * ctx) {
+    return ctx ? rwkv_model_file_hash(ctx->model) : 0;
 }
 
 const char * rwkv_get_system_info_string(void) {

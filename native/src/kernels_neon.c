@@ -61,18 +61,46 @@ static void f16_to_f32(const uint8_t * src, float * dst, size_t n) {
     }
 }
 
+/* Sequence mode over this table's own dot products, so a token gives the same bits alone or
+ * in a sequence. */
+static void gemm_f32(const float * w, size_t w_stride, size_t n_rows, const float * x, size_t x_stride,
+                     size_t T, size_t n, float * y, size_t y_stride) {
+    rwkv_gemm_f32_generic(&rwkv_kernels_neon, w, w_stride, n_rows, x, x_stride, T, n, y, y_stride);
+}
+
+/* No NEON integer dot kernels yet: quantized rows go through the scalar reference. */
+#define DEFINE_DOT_QUANT_TOKENS(NAME, DOT)                                                          \
+    static void NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks, size_t T, \
+                     float * y, size_t y_stride) {                                                  \
+        for (size_t t = 0; t < T; t++) {                                                            \
+            y[t * y_stride] = DOT(row, x + t * n_blocks, n_blocks);                                  \
+        }                                                                                           \
+    }
+DEFINE_DOT_QUANT_TOKENS(dot_q4_0_tokens, rwkv_dot_q4_0_scalar)
+DEFINE_DOT_QUANT_TOKENS(dot_q4_1_tokens, rwkv_dot_q4_1_scalar)
+DEFINE_DOT_QUANT_TOKENS(dot_q5_0_tokens, rwkv_dot_q5_0_scalar)
+DEFINE_DOT_QUANT_TOKENS(dot_q5_1_tokens, rwkv_dot_q5_1_scalar)
+DEFINE_DOT_QUANT_TOKENS(dot_q8_0_tokens, rwkv_dot_q8_0_scalar)
+
 const struct rwkv_kernels rwkv_kernels_neon = {
     .name = "neon",
     .dot_f32 = dot_f32,
     .dot_f16 = dot_f16,
     .f16_to_f32 = f16_to_f32,
-    /* No NEON integer dot kernels yet: the scalar reference serves quantized rows. */
     .dot_quant = {
         [RWKV_TYPE_Q4_0] = rwkv_dot_q4_0_scalar,
         [RWKV_TYPE_Q4_1] = rwkv_dot_q4_1_scalar,
         [RWKV_TYPE_Q5_0] = rwkv_dot_q5_0_scalar,
         [RWKV_TYPE_Q5_1] = rwkv_dot_q5_1_scalar,
         [RWKV_TYPE_Q8_0] = rwkv_dot_q8_0_scalar,
+    },
+    .gemm_f32 = gemm_f32,
+    .dot_quant_tokens = {
+        [RWKV_TYPE_Q4_0] = dot_q4_0_tokens,
+        [RWKV_TYPE_Q4_1] = dot_q4_1_tokens,
+        [RWKV_TYPE_Q5_0] = dot_q5_0_tokens,
+        [RWKV_TYPE_Q5_1] = dot_q5_1_tokens,
+        [RWKV_TYPE_Q8_0] = dot_q8_0_tokens,
     },
 };
 

@@ -100,6 +100,10 @@ struct rwkv_model {
     struct rwkv_matrix head;
 
     float * vectors;  /* one allocation holding every float vector above */
+
+    /* Hash of the file's bytes for state files, computed on first use. */
+    atomic_bool file_hash_ready;
+    _Atomic uint64_t file_hash;
 };
 
 /* Maps, validates and builds the model. NULL on error (err filled). */

@@ -399,6 +399,7 @@ struct trie_key {
 struct trie_builder {
     struct rwkv_trie_cell * cells;
     uint64_t * used;       /* one bit per cell, so the search skips full stretches 64 at a time */
+    uint64_t * used_base;  /* one bit per base value: no two nodes may share one */
     size_t n_cells;        /* allocated, a multiple of 64 */
     size_t check_from;     /* where the search for free cells starts */
     size_t check_from_by_width[9];  /* the same per number of children, by powers of two */
@@ -415,6 +416,16 @@ static int lowest_set_bit(uint64_t x) {
 #endif
 }
 
+static bool grow_bits(uint64_t ** bits, size_t n_old, size_t n_new) {
+    uint64_t * grown = realloc(*bits, n_new / 64 * sizeof(*grown));
+    if (!grown) {
+        return false;
+    }
+    memset(grown + n_old / 64, 0, (n_new - n_old) / 64 * sizeof(*grown));
+    *bits = grown;
+    return true;
+}
+
 static bool ensure_cells(struct trie_builder * tb, size_t n) {
     if (n <= tb->n_cells) {
         return true;
@@ -425,30 +436,21 @@ static bool ensure_cells(struct trie_builder * tb, size_t n) {
     if (!cells) {
         return false;
     }
+    memset(cells + tb->n_cells, 0, (grown - tb->n_cells) * sizeof(*cells));
     tb->cells = cells;
-    uint64_t * used = realloc(tb->used, grown / 64 * sizeof(*used));
-    if (!used) {
+    if (!grow_bits(&tb->used, tb->n_cells, grown) || !grow_bits(&tb->used_base, tb->n_cells, grown)) {
         return false;
     }
-    tb->used = used;
-    for (size_t i = tb->n_cells; i < grown; i++) {
-        cells[i].base = 0;
-        cells[i].check = -1;
-        cells[i].token = -1;
-    }
-    memset(used + tb->n_cells / 64, 0, (grown - tb->n_cells) / 64 * sizeof(*used));
     tb->n_cells = grown;
     return true;
 }
 
-static bool cell_is_free(const struct trie_builder * tb, size_t i) {
-    return ((tb->used[i / 64] >> (i % 64)) & 1) == 0;
+static bool bit_is_set(const uint64_t * bits, size_t i) {
+    return ((bits[i / 64] >> (i % 64)) & 1) != 0;
 }
 
-static void use_cell(struct trie_builder * tb, size_t i, int32_t parent) {
-    tb->used[i / 64] |= (uint64_t) 1 << (i % 64);
-    tb->cells[i].check = parent;
-    if (i > tb->max_used) tb->max_used = i;
+static void set_bit(uint64_t * bits, size_t i) {
+    bits[i / 64] |= (uint64_t) 1 << (i % 64);
 }
 
 static int width_class(int n_children) {
@@ -457,12 +459,12 @@ static int width_class(int n_children) {
     return k;
 }
 
-/* A base that puts every child byte in a free cell: first fit, with 256 cells of room after
- * the base. Scanning a nearly full region again for every node is what makes naive builds
- * slow, so (as darts does) once a scan finds the cells it crossed almost all used, later scans
- * start after them; and nodes with about as many children as one that had to try many holes
- * start after those holes too (the holes stay for narrower nodes). */
-static bool find_base(struct trie_builder * tb, const uint8_t * children, int n_children, int32_t * base_out) {
+/* A base, unused by any other node, that puts every child byte in a free cell: first fit,
+ * with 256 cells of room after the base. Scanning a nearly full region again for every node
+ * is what makes naive builds slow, so (as darts does) once a scan finds the cells it crossed
+ * almost all used, later scans start after them; and nodes with about as many children as one
+ * that had to try many holes start after those holes too (the holes stay for narrower nodes). */
+static bool find_base(struct trie_builder * tb, const uint8_t * children, int n_children, uint32_t * base_out) {
     const int width = width_class(n_children);
     size_t start = tb->check_from > tb->check_from_by_width[width] ? tb->check_from : tb->check_from_by_width[width];
     if (start <= (size_t) children[0]) start = (size_t) children[0] + 1;
@@ -478,19 +480,20 @@ static bool find_base(struct trie_builder * tb, const uint8_t * children, int n_
         pos = pos / 64 * 64 + (size_t) lowest_set_bit(free_bits);
         if (!ensure_cells(tb, pos + 257)) return false;
         const size_t base = pos - children[0];
-        bool fits = true;
+        bool fits = !bit_is_set(tb->used_base, base);
         for (int j = 1; j < n_children && fits; j++) {
-            fits = cell_is_free(tb, base + children[j]);
+            fits = !bit_is_set(tb->used, base + children[j]);
         }
         if (fits) {
-            if (base > INT32_MAX - 512) return false;
+            if (base > RWKV_TRIE_BASE_MASK - 512) return false;
             if (n_free_tried * 20 <= pos - start + 1) {
                 tb->check_from = pos;
             }
             if (n_free_tried > 16) {
                 tb->check_from_by_width[width] = pos;
             }
-            *base_out = (int32_t) base;
+            set_bit(tb->used_base, base);
+            *base_out = (uint32_t) base;
             return true;
         }
         n_free_tried++;
@@ -499,21 +502,29 @@ static bool find_base(struct trie_builder * tb, const uint8_t * children, int n_
 }
 
 struct trie_work {
-    int32_t node;
+    uint32_t node;
     uint32_t lo, hi;  /* range of the sorted keys that share this node's prefix */
     uint32_t depth;   /* prefix length */
 };
 
+static void free_builder(struct trie_builder * tb) {
+    free(tb->cells);
+    free(tb->used);
+    free(tb->used_base);
+    memset(tb, 0, sizeof(*tb));
+}
+
 static bool build_trie(struct trie_builder * tb, const struct trie_key * keys, size_t n_keys, struct rwkv_error * err, bool print) {
+    struct trie_work * queue = NULL;
     if (!ensure_cells(tb, 1024)) goto oom;
-    use_cell(tb, 0, -2);  /* the root: nobody's child */
+    set_bit(tb->used, 0);  /* the root; label 0: nobody's child */
     tb->check_from = 1;
 
     /* Breadth first: the wide nodes near the root are placed while the array is empty. Each
      * node is queued once, and there are at most total-bytes + 1 nodes. */
     size_t total_bytes = 0;
     for (size_t i = 0; i < n_keys; i++) total_bytes += keys[i].n_bytes;
-    struct trie_work * queue = malloc((total_bytes + 1) * sizeof(*queue));
+    queue = malloc((total_bytes + 1) * sizeof(*queue));
     if (!queue) goto oom;
     size_t head = 0;
     size_t tail = 0;
@@ -522,11 +533,15 @@ static bool build_trie(struct trie_builder * tb, const struct trie_key * keys, s
     uint32_t child_lo[257];
     while (head < tail) {
         const struct trie_work w = queue[head++];
+        struct rwkv_trie_cell * cell = &tb->cells[w.node];
         uint32_t i = w.lo;
         /* Keys that end here; with duplicates the one furthest down the file wins, as in the
          * reference (its bytes -> id dict keeps the last). */
         while (i < w.hi && keys[i].n_bytes == w.depth) {
-            if (w.depth > 0) tb->cells[w.node].token = (int32_t) keys[i].id;
+            if (w.depth > 0) {
+                cell->base |= RWKV_TRIE_TERMINAL;
+                cell->label = (cell->label & RWKV_TRIE_LABEL_MASK) | (keys[i].id << RWKV_TRIE_TOKEN_SHIFT);
+            }
             i++;
         }
         int n_children = 0;
@@ -539,35 +554,33 @@ static bool build_trie(struct trie_builder * tb, const struct trie_key * keys, s
         }
         child_lo[n_children] = w.hi;
         if (n_children == 0) {
-            continue;  /* a leaf: base 0 is fine, no cell names it as parent */
+            continue;  /* a leaf: base 0 */
         }
-        int32_t base;
-        if (!find_base(tb, children, n_children, &base)) {
-            free(queue);
-            goto oom;
-        }
-        tb->cells[w.node].base = base;
+        uint32_t base;
+        if (!find_base(tb, children, n_children, &base)) goto oom;
+        cell = &tb->cells[w.node];  /* find_base may have moved the array */
+        cell->base |= base;
         for (int j = 0; j < n_children; j++) {
             const size_t t = (size_t) base + children[j];
-            use_cell(tb, t, w.node);
-            queue[tail++] = (struct trie_work) {(int32_t) t, child_lo[j], child_lo[j + 1], w.depth + 1};
+            set_bit(tb->used, t);
+            tb->cells[t].label = (uint32_t) children[j] + 1;
+            if (t > tb->max_used) tb->max_used = t;
+            queue[tail++] = (struct trie_work) {(uint32_t) t, child_lo[j], child_lo[j + 1], w.depth + 1};
         }
     }
     free(queue);
-    /* Trim to the used cells plus the slack that keeps base + byte inside the array. Leaves
-     * have base 0, inner bases are at most max_used. */
-    if (!ensure_cells(tb, tb->max_used + 257)) goto oom;
+    /* Trim to the used cells plus 256 unused ones: bases are at most max_used, so base + byte
+     * stays inside the array. */
     tb->n_cells = tb->max_used + 257;
     struct rwkv_trie_cell * trimmed = realloc(tb->cells, tb->n_cells * sizeof(*trimmed));
     if (trimmed) tb->cells = trimmed;
     free(tb->used);
-    tb->used = NULL;
+    free(tb->used_base);
+    tb->used = tb->used_base = NULL;
     return true;
 oom:
-    free(tb->cells);
-    free(tb->used);
-    tb->cells = NULL;
-    tb->used = NULL;
+    free(queue);
+    free_builder(tb);
     return rwkv_fail(err, print, RWKV_ERROR_ALLOC, "out of memory building the tokenizer trie");
 }
 
@@ -695,23 +708,26 @@ bool rwkv_tokenizer_encode(const struct rwkv_tokenizer * tokenizer, const char *
     while (pos < n_bytes) {
         /* Walk down from the root as far as the bytes go; remember the last node that ends a
          * token. The array has slack after every base, so t never leaves it. */
-        int32_t s = 0;
-        int32_t best_token = -1;
+        uint32_t s = 0;
+        uint32_t best_label = 0;
         size_t best_end = pos;
         for (size_t i = pos; i < n_bytes; i++) {
-            const int32_t t = cells[s].base + src[i];
-            if (cells[t].check != s) break;
+            const uint32_t base = cells[s].base & RWKV_TRIE_BASE_MASK;
+            if (base == 0) break;  /* a leaf: no need to touch another cell */
+            const uint32_t t = base + src[i];
+            const uint32_t label = cells[t].label;
+            if ((label & RWKV_TRIE_LABEL_MASK) != (uint32_t) src[i] + 1) break;
             s = t;
-            if (cells[t].token >= 0) {
-                best_token = cells[t].token;
+            if (cells[t].base & RWKV_TRIE_TERMINAL) {
+                best_label = label;
                 best_end = i + 1;
             }
         }
-        if (best_token < 0) {
+        if (best_end == pos) {
             return rwkv_fail(err, print, RWKV_ERROR_ARGS | RWKV_ERROR_KEY,
                 "rwkv_tokenizer_encode: byte 0x%02X at offset %zu has no token in the vocabulary", src[pos], pos);
         }
-        if (count < capacity) tokens[count] = (uint32_t) best_token;
+        if (count < capacity) tokens[count] = best_label >> RWKV_TRIE_TOKEN_SHIFT;
         count++;
         pos = best_end;
     }
