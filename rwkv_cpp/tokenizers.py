@@ -133,6 +133,9 @@ class WorldTokenizer:
         #: Number of token ids (largest id + 1): 65530 for the shipped vocabulary. Id 0, end
         #: of text in RWKV World, has no text and decodes to nothing.
         self.vocab_size = int(lib.rwkv_tokenizer_vocab_size(handle))
+        # One int object per id: encode's list then shares them instead of creating one per
+        # token, which would take longer than the C call itself.
+        self._ints = np.arange(self.vocab_size).astype(object)
 
     def __repr__(self) -> str:
         return f"WorldTokenizer({self.path!r}, vocab_size={self.vocab_size})"
@@ -148,7 +151,8 @@ class WorldTokenizer:
         _native.silence(self._lib)
         if not self._lib.rwkv_tokenizer_encode(self._handle, data, n_bytes, tokens, n_bytes, n_tokens):
             _native.raise_last_error(self._lib, ffi.NULL, "rwkv_tokenizer_encode")
-        return ffi.unpack(tokens, n_tokens[0])
+        ids = np.frombuffer(ffi.buffer(tokens, n_tokens[0] * 4), dtype=np.uint32)
+        return self._ints.take(ids).tolist()
 
     def decode_bytes(self, ids: TokenIds) -> bytes:
         """The bytes of token ids, concatenated (may be invalid UTF-8 where a character is split

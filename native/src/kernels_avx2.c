@@ -5,8 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Four 8-lane accumulators hide the FMA latency. dot_f32 and dot_f16 share this exact
- * structure so both give the same bits for the same row. */
 static inline float horizontal_sum(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v);
     __m128 hi = _mm256_extractf128_ps(v, 1);
@@ -24,31 +22,25 @@ static inline __m256 load_f16(const uint8_t * p) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (const void *) p));
 }
 
-/* The last n % 8 elements go through one more zero-padded vector step rather than a scalar
- * loop: a scalar `sum += w * x` is fused or not as the compiler likes (gcc -O3 vectorizes the
- * f32 tail's products but fuses the f16 tail's), which broke dot_f16 == dot_f32. */
-#define DEFINE_DOT(NAME, LOAD, ELEMENT_BYTES)                                                \
-    static float NAME(const uint8_t * w, const float * x, size_t n) {                       \
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                          \
-        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();                          \
-        size_t i = 0;                                                                       \
-        for (; i + 32 <= n; i += 32) {                                                      \
-            a0 = _mm256_fmadd_ps(LOAD(w + (i + 0) * ELEMENT_BYTES), _mm256_loadu_ps(x + i + 0), a0);   \
-            a1 = _mm256_fmadd_ps(LOAD(w + (i + 8) * ELEMENT_BYTES), _mm256_loadu_ps(x + i + 8), a1);   \
-            a2 = _mm256_fmadd_ps(LOAD(w + (i + 16) * ELEMENT_BYTES), _mm256_loadu_ps(x + i + 16), a2); \
-            a3 = _mm256_fmadd_ps(LOAD(w + (i + 24) * ELEMENT_BYTES), _mm256_loadu_ps(x + i + 24), a3); \
-        }                                                                                   \
-        for (; i + 8 <= n; i += 8) {                                                        \
-            a0 = _mm256_fmadd_ps(LOAD(w + i * ELEMENT_BYTES), _mm256_loadu_ps(x + i), a0);  \
-        }                                                                                   \
-        if (i < n) {                                                                        \
-            uint8_t w_tail[8 * ELEMENT_BYTES] = {0};                                        \
-            float x_tail[8] = {0};                                                          \
-            memcpy(w_tail, w + i * ELEMENT_BYTES, (n - i) * ELEMENT_BYTES);                 \
-            memcpy(x_tail, x + i, (n - i) * sizeof(float));                                 \
-            a0 = _mm256_fmadd_ps(LOAD(w_tail), _mm256_loadu_ps(x_tail), a0);                \
-        }                                                                                   \
-        return horizontal_sum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))); \
+/* Every product of a row and a token runs the same steps: one 8-lane FMA chain over
+ * the row, the last n % 8 elements as one zero-padded step, one horizontal sum. dot_f32,
+ * dot_f16 and gemm_f32 all do exactly this, so single-token and sequence evaluation give
+ * the same bits. (One chain is enough: decode is bound by memory, not by FMA latency.) */
+#define DEFINE_DOT(NAME, LOAD, ELEMENT_BYTES)                                               \
+    static float NAME(const uint8_t * w, const float * x, size_t n) {                      \
+        __m256 acc = _mm256_setzero_ps();                                                  \
+        size_t i = 0;                                                                      \
+        for (; i + 8 <= n; i += 8) {                                                       \
+            acc = _mm256_fmadd_ps(LOAD(w + i * ELEMENT_BYTES), _mm256_loadu_ps(x + i), acc); \
+        }                                                                                  \
+        if (i < n) {                                                                       \
+            uint8_t w_tail[8 * ELEMENT_BYTES] = {0};                                       \
+            float x_tail[8] = {0};                                                         \
+            memcpy(w_tail, w + i * ELEMENT_BYTES, (n - i) * ELEMENT_BYTES);                \
+            memcpy(x_tail, x + i, (n - i) * sizeof(float));                                \
+            acc = _mm256_fmadd_ps(LOAD(w_tail), _mm256_loadu_ps(x_tail), acc);             \
+        }                                                                                  \
+        return horizontal_sum(acc);                                                        \
     }
 
 static inline float scalar_f16(const uint8_t * p) {
@@ -144,7 +136,7 @@ DEFINE_DOT_QUANT(dot_q8_0, 34, Q8_0_WEIGHTS, 0)
 
 /* ---- sequence mode ---- */
 
-/* 2 rows x 4 tokens per tile over multiples of 8 elements; the rest per element. */
+/* 2 rows x 4 tokens per tile; each of the 8 products follows dot_f32's exact steps. */
 static void gemm_f32(const float * w, size_t w_stride, size_t n_rows, const float * x, size_t x_stride,
                      size_t T, size_t n, float * y, size_t y_stride) {
     const size_t n8 = n & ~(size_t) 7;
@@ -167,14 +159,21 @@ static void gemm_f32(const float * w, size_t w_stride, size_t n_rows, const floa
                     a1[j] = _mm256_fmadd_ps(v1, xv, a1[j]);
                 }
             }
-            for (int j = 0; j < 4; j++) {
-                float s0 = horizontal_sum(a0[j]), s1 = horizontal_sum(a1[j]);
-                for (size_t i = n8; i < n; i++) {
-                    s0 = fmaf(w0[i], xs[j][i], s0);
-                    s1 = fmaf(w1[i], xs[j][i], s1);
+            if (n8 < n) {
+                float w0_tail[8] = {0}, w1_tail[8] = {0};
+                memcpy(w0_tail, w0 + n8, (n - n8) * sizeof(float));
+                memcpy(w1_tail, w1 + n8, (n - n8) * sizeof(float));
+                for (int j = 0; j < 4; j++) {
+                    float x_tail[8] = {0};
+                    memcpy(x_tail, xs[j] + n8, (n - n8) * sizeof(float));
+                    const __m256 xv = _mm256_loadu_ps(x_tail);
+                    a0[j] = _mm256_fmadd_ps(_mm256_loadu_ps(w0_tail), xv, a0[j]);
+                    a1[j] = _mm256_fmadd_ps(_mm256_loadu_ps(w1_tail), xv, a1[j]);
                 }
-                y[(t + j) * y_stride + r] = s0;
-                y[(t + j) * y_stride + r + 1] = s1;
+            }
+            for (int j = 0; j < 4; j++) {
+                y[(t + j) * y_stride + r] = horizontal_sum(a0[j]);
+                y[(t + j) * y_stride + r + 1] = horizontal_sum(a1[j]);
             }
         }
         rwkv_gemm_f32_generic(&rwkv_kernels_avx2, w0, w_stride, 2, x + t * x_stride, x_stride, T - t, n, y + t * y_stride + r, y_stride);

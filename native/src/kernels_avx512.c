@@ -6,59 +6,45 @@
 #include <math.h>
 #include <string.h>
 
-static inline float scalar_f32(const uint8_t * p) {
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
-
 static inline float scalar_f16(const uint8_t * p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return _cvtsh_ss(h);
 }
 
-static inline __m512 load_f32(const uint8_t * p) {
-    return _mm512_loadu_ps((const void *) p);
+static inline __mmask16 tail_mask(size_t remaining) {
+    return remaining >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << remaining) - 1);
 }
 
-static inline __m512 load_f16(const uint8_t * p) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (const void *) p));
+static inline __m512 load_f32(const uint8_t * p, __mmask16 m) {
+    return _mm512_maskz_loadu_ps(m, (const void *) p);
 }
 
-/* Four 16-lane accumulators; dot_f32 and dot_f16 share the structure, so a row gives the same
- * bits whichever reads it. */
-#define DEFINE_DOT(NAME, LOAD, ELEMENT_BYTES, SCALAR_LOAD)                                        \
+static inline __m512 load_f16(const uint8_t * p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const void *) p));
+}
+
+/* Every product of a row and a token runs the same steps: one 16-lane FMA chain over the
+ * row in steps of 16 (the last one masked), then one reduction. dot_f32, dot_f16 and
+ * gemm_f32 all do exactly this, so single-token and sequence evaluation give the same
+ * bits. (One chain is enough: decode is bound by memory, not by FMA latency.) */
+#define DEFINE_DOT(NAME, LOAD, ELEMENT_BYTES)                                                     \
     static float NAME(const uint8_t * w, const float * x, size_t n) {                            \
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                               \
-        __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();                               \
-        size_t i = 0;                                                                            \
-        for (; i + 64 <= n; i += 64) {                                                           \
-            a0 = _mm512_fmadd_ps(LOAD(w + (i + 0) * ELEMENT_BYTES), _mm512_loadu_ps(x + i + 0), a0);   \
-            a1 = _mm512_fmadd_ps(LOAD(w + (i + 16) * ELEMENT_BYTES), _mm512_loadu_ps(x + i + 16), a1); \
-            a2 = _mm512_fmadd_ps(LOAD(w + (i + 32) * ELEMENT_BYTES), _mm512_loadu_ps(x + i + 32), a2); \
-            a3 = _mm512_fmadd_ps(LOAD(w + (i + 48) * ELEMENT_BYTES), _mm512_loadu_ps(x + i + 48), a3); \
+        __m512 acc = _mm512_setzero_ps();                                                        \
+        for (size_t i = 0; i < n; i += 16) {                                                     \
+            const __mmask16 m = tail_mask(n - i);                                                \
+            acc = _mm512_fmadd_ps(LOAD(w + i * ELEMENT_BYTES, m), _mm512_maskz_loadu_ps(m, x + i), acc); \
         }                                                                                        \
-        for (; i + 16 <= n; i += 16) {                                                           \
-            a0 = _mm512_fmadd_ps(LOAD(w + i * ELEMENT_BYTES), _mm512_loadu_ps(x + i), a0);       \
-        }                                                                                        \
-        float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
-        for (; i < n; i++) {                                                                     \
-            sum = fmaf(SCALAR_LOAD(w + i * ELEMENT_BYTES), x[i], sum);                           \
-        }                                                                                        \
-        return sum;                                                                              \
+        return _mm512_reduce_add_ps(acc);                                                        \
     }
 
-DEFINE_DOT(dot_f32, load_f32, 4, scalar_f32)
-DEFINE_DOT(dot_f16, load_f16, 2, scalar_f16)
+DEFINE_DOT(dot_f32, load_f32, 4)
+DEFINE_DOT(dot_f16, load_f16, 2)
 
 static void f16_to_f32(const uint8_t * src, float * dst, size_t n) {
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        _mm512_storeu_ps(dst + i, load_f16(src + 2 * i));
-    }
-    for (; i < n; i++) {
-        dst[i] = scalar_f16(src + 2 * i);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(dst + i, m, load_f16(src + 2 * i, m));
     }
 }
 
@@ -132,7 +118,7 @@ DEFINE_DOT_QUANT(dot_q8_0, 34, Q8_0_WEIGHTS, block_dot_signed, 0)
 
 /* ---- sequence mode ---- */
 
-/* 2 rows x 4 tokens per tile: 6 loads feed 8 FMAs. Tails use masked loads. */
+/* 2 rows x 4 tokens per tile: 6 loads feed 8 FMAs; each product follows dot_f32's steps. */
 static void gemm_f32(const float * w, size_t w_stride, size_t n_rows, const float * x, size_t x_stride,
                      size_t T, size_t n, float * y, size_t y_stride) {
     size_t r = 0;
@@ -144,7 +130,7 @@ static void gemm_f32(const float * w, size_t w_stride, size_t n_rows, const floa
             __m512 a00 = _mm512_setzero_ps(), a01 = _mm512_setzero_ps(), a02 = _mm512_setzero_ps(), a03 = _mm512_setzero_ps();
             __m512 a10 = _mm512_setzero_ps(), a11 = _mm512_setzero_ps(), a12 = _mm512_setzero_ps(), a13 = _mm512_setzero_ps();
             for (size_t i = 0; i < n; i += 16) {
-                const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16) ((1u << (n - i)) - 1);
+                const __mmask16 m = tail_mask(n - i);
                 const __m512 v0 = _mm512_maskz_loadu_ps(m, w0 + i), v1 = _mm512_maskz_loadu_ps(m, w1 + i);
                 __m512 xv = _mm512_maskz_loadu_ps(m, x0 + i);
                 a00 = _mm512_fmadd_ps(v0, xv, a00);

@@ -2,6 +2,7 @@
 #include "platform.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,17 @@ void rwkv_unmap_file(struct rwkv_mapped_file * file) {
         CloseHandle((HANDLE) file->handle);
     }
     memset(file, 0, sizeof(*file));
+}
+
+bool rwkv_resolve_output_path(const char * path, char * resolved, size_t resolved_size, struct rwkv_error * err, bool print) {
+    const DWORD attributes = GetFileAttributesA(path);
+    if (attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_DIRECTORY)) {
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "output %s is a directory", path);
+    }
+    if ((size_t) snprintf(resolved, resolved_size, "%s", path) >= resolved_size) {
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "output path too long: %s", path);
+    }
+    return true;
 }
 
 FILE * rwkv_create_temp_file(const char * dest, char * temp_path, size_t temp_path_size, struct rwkv_error * err, bool print) {
@@ -138,6 +150,35 @@ void rwkv_unmap_file(struct rwkv_mapped_file * file) {
         munmap((void *) file->data, (size_t) file->n_bytes);
     }
     memset(file, 0, sizeof(*file));
+}
+
+bool rwkv_resolve_output_path(const char * path, char * resolved, size_t resolved_size, struct rwkv_error * err, bool print) {
+    char target[PATH_MAX];
+    const char * chosen = path;
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        if (n < 0) {
+            return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "cannot read link %s: %s", path, strerror(errno));
+        }
+        target[n] = '\0';
+        if (target[0] != '/') {  /* relative to the link's directory */
+            const char * slash = strrchr(path, '/');
+            char joined[PATH_MAX];
+            if (slash && (size_t) snprintf(joined, sizeof(joined), "%.*s/%s", (int) (slash - path), path, target) < sizeof(joined)) {
+                memcpy(target, joined, strlen(joined) + 1);
+            }
+        }
+        chosen = target;
+    }
+    if (stat(chosen, &st) == 0 && !S_ISREG(st.st_mode)) {
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN,
+            "output %s is %s, not a regular file", path, S_ISDIR(st.st_mode) ? "a directory" : "a device or pipe");
+    }
+    if ((size_t) snprintf(resolved, resolved_size, "%s", chosen) >= resolved_size) {
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "output path too long: %s", path);
+    }
+    return true;
 }
 
 FILE * rwkv_create_temp_file(const char * dest, char * temp_path, size_t temp_path_size, struct rwkv_error * err, bool print) {

@@ -18,6 +18,11 @@ struct rwkv_mapped_file {
 bool rwkv_map_file(const char * path, struct rwkv_mapped_file * out, struct rwkv_error * err, bool print);
 void rwkv_unmap_file(struct rwkv_mapped_file * file);
 
+/* Where output for path should go: path itself, or the file a symbolic link points to (so
+ * writing through a link behaves like fopen). Refuses an existing directory, device or FIFO
+ * before any work is done. */
+bool rwkv_resolve_output_path(const char * path, char * resolved, size_t resolved_size, struct rwkv_error * err, bool print);
+
 /* Creates a new empty file next to dest (dest + ".tmp-XXXXXX"), opened for binary writing;
  * its path goes to temp_path. NULL on error (err filled). */
 FILE * rwkv_create_temp_file(const char * dest, char * temp_path, size_t temp_path_size, struct rwkv_error * err, bool print);

@@ -132,7 +132,7 @@ static bool write_quantized(const struct rwkv_model_file * file, const char * ou
 
     char temp_path[4096];
     struct writer w = {.path = out_path, .err = err, .print = print, .ok = true};
-    w.file = rwkv_create_temp_file(out_path, temp_path, sizeof(temp_path), err, print);
+    w.file = rwkv_create_temp_file(out_path, temp_path, sizeof(temp_path), err, print);  /* out_path is resolved */
     if (!w.file) {
         free(order);
         free(row);
@@ -171,6 +171,11 @@ bool rwkv_quantize_file(const char * in_path, const char * out_path, const struc
         return rwkv_fail(err, print, RWKV_ERROR_ARGS | RWKV_ERROR_DATA_TYPE,
             "unknown head quantization format \"%s\" (expected Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0)", params->head_format_name);
     }
+    char resolved_out[4096];
+    if (!rwkv_resolve_output_path(out_path, resolved_out, sizeof(resolved_out), err, print)) {
+        return false;
+    }
+    out_path = resolved_out;
     /* Loading validates the whole file as a model before anything is written. */
     struct rwkv_model * model = rwkv_model_load(in_path, err, print);
     if (!model) {
@@ -178,11 +183,17 @@ bool rwkv_quantize_file(const char * in_path, const char * out_path, const struc
     }
     struct rwkv_model_file file;
     bool ok = rwkv_model_file_parse(model->file.data, model->file.n_bytes, &file, err, print);
+    const struct rwkv_file_tensor * head = ok ? rwkv_model_file_find(&file, "head.weight") : NULL;
+    if (ok && quantize_head && head && head->ne[0] % RWKV_QUANT_BLOCK_SIZE != 0) {
+        ok = rwkv_fail(err, print, RWKV_ERROR_ARGS | RWKV_ERROR_SHAPE,
+            "head.weight rows have %llu values, not a multiple of %d: it cannot be quantized to %s",
+            (unsigned long long) head->ne[0], RWKV_QUANT_BLOCK_SIZE, params->head_format_name);
+    }
     if (ok) {
         ok = check_input_types(&file, in_path, err, print)
             && write_quantized(&file, out_path, type, quantize_head, head_type, params, err, print);
-        rwkv_model_file_free(&file);
     }
+    rwkv_model_file_free(&file);
     rwkv_model_release(model);
     return ok;
 }

@@ -81,10 +81,10 @@ struct rwkv_sampler {
     uint32_t * seen_tokens;
     size_t n_seen;
 
-    /* Scratch for one call. weights[t] is exp((logit[t] - max) / temperature), valid for the
-     * tokens in candidates[0 .. n_candidates). */
+    /* Scratch for one call: the adjusted logits, and weights[t] = e^((logit[t] - max) / temperature)
+     * (the unnormalized probabilities of step 3). */
     float * adjusted;
-    double * weights;
+    float * weights;
     uint32_t * candidates;
     /* 1 for tokens in bias_tokens / seen_tokens. */
     uint8_t * has_bias;
@@ -93,9 +93,9 @@ struct rwkv_sampler {
     void * memory;
 };
 
-/* Bytes of per-token arrays: occurrence, weights (double); bias, adjusted (float);
+/* Bytes of per-token arrays: occurrence (double); bias, adjusted, weights (float);
  * bias_tokens, seen_tokens, candidates (uint32_t); has_bias, seen (uint8_t). */
-#define BYTES_PER_TOKEN (2 * sizeof(double) + 2 * sizeof(float) + 3 * sizeof(uint32_t) + 2 * sizeof(uint8_t))
+#define BYTES_PER_TOKEN (sizeof(double) + 3 * sizeof(float) + 3 * sizeof(uint32_t) + 2 * sizeof(uint8_t))
 
 static struct rwkv_error * error_of(struct rwkv_sampler * s) {
     return s ? &s->error : rwkv_thread_error();
@@ -184,10 +184,10 @@ struct rwkv_sampler * rwkv_sampler_create(size_t n_vocab, const struct rwkv_samp
     /* Widest types first, so each array is aligned. */
     s->memory = memory;
     s->occurrence = memory;
-    s->weights = s->occurrence + n_vocab;
-    s->bias = (float *) (s->weights + n_vocab);
+    s->bias = (float *) (s->occurrence + n_vocab);
     s->adjusted = s->bias + n_vocab;
-    s->bias_tokens = (uint32_t *) (s->adjusted + n_vocab);
+    s->weights = s->adjusted + n_vocab;
+    s->bias_tokens = (uint32_t *) (s->weights + n_vocab);
     s->seen_tokens = s->bias_tokens + n_vocab;
     s->candidates = s->seen_tokens + n_vocab;
     s->has_bias = (uint8_t *) (s->candidates + n_vocab);
@@ -344,8 +344,13 @@ static bool check_call(struct rwkv_sampler * s, const char * function, const flo
 /* Steps 1-2 into out (which may be logits). */
 static bool adjust(struct rwkv_sampler * s, const float * logits, float * out) {
     const size_t n_vocab = s->n_vocab;
+    /* !(v < inf) is true for NaN and +inf; one flag for the whole array keeps the loop vectorized. */
+    bool bad = false;
     for (size_t i = 0; i < n_vocab; i++) {
-        if (isnan(logits[i]) || logits[i] == INFINITY) {
+        bad |= !(logits[i] < INFINITY);
+    }
+    for (size_t i = 0; bad && i < n_vocab; i++) {
+        if (!(logits[i] < INFINITY)) {
             return rwkv_fail(&s->error, s->print_errors, RWKV_ERROR_ARGS | RWKV_ERROR_DATA,
                              "the logit of token %zu is %g; logits must be finite or -inf (banned)", i, logits[i]);
         }
@@ -377,73 +382,136 @@ static bool adjust(struct rwkv_sampler * s, const float * logits, float * out) {
     return true;
 }
 
-/* The order of steps 4-5: larger logit first, lower id on ties. */
+/* e^x for x <= 0 in float: 0 below -87.3 (where e^x leaves the normal float range), else
+ * within 2 ulp. Plain float arithmetic instead of libm: the same bits on every platform (so a
+ * seed gives the same tokens everywhere), and the loop over the vocabulary vectorizes.
+ * Cody-Waite reduction x = n ln2 + r with |r| <= ln2 / 2 (Cephes' split of ln2), then the
+ * degree-7 Taylor polynomial of e^r (truncation error < 5e-9), then times 2^n. */
+static inline float exp_nonpositive(float x) {
+    const float x_min = -87.3f;
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    const float xc = x < x_min ? x_min : x;
+    const float n = (xc * 1.44269504f + shifter) - shifter;
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    /* 2^n (n in [-126, 0]) from its bits, or 0 below x_min: a mask rather than a branch, so
+     * the compiler can vectorize without -fno-trapping-math. */
+    const uint32_t keep = -(uint32_t) (x >= x_min);
+    const uint32_t bits = ((uint32_t) ((int32_t) n + 127) << 23) & keep;
+    float scale;
+    memcpy(&scale, &bits, sizeof(scale));
+    return p * scale;
+}
+
+/* The order of steps 4-5: larger logit first, lower id on ties (a total order). */
 static bool ranks_before(const float * logit, uint32_t a, uint32_t b) {
     return logit[a] > logit[b] || (logit[a] == logit[b] && a < b);
 }
 
-/* Restores the heap below position i: a max heap keeps the token that ranks first at the root,
- * a min heap the one that ranks last. */
-static void sift_down(uint32_t * heap, size_t n, size_t i, const float * logit, bool max_heap) {
-    for (;;) {
-        size_t top = i;
-        const size_t l = 2 * i + 1, r = l + 1;
-        if (l < n && ranks_before(logit, heap[l], heap[top]) == max_heap) {
-            top = l;
+static void swap_tokens(uint32_t * c, size_t i, size_t j) {
+    const uint32_t t = c[i];
+    c[i] = c[j];
+    c[j] = t;
+}
+
+/* Partitions c[lo .. hi) (hi - lo >= 2) around a pivot: the tokens ranking before it, then the
+ * pivot, whose index is returned, then the rest. *mass_before gets the weight of the tokens
+ * before the pivot when weight is not NULL. The pivot is the median of three positions drawn
+ * from *state, a generator private to the call (the sampler's own stream is untouched), so
+ * the expected cost is O(hi - lo) whatever the order of the input. */
+static size_t partition(uint32_t * c, size_t lo, size_t hi, const float * logit, const float * weight,
+                        double * mass_before, uint64_t * state) {
+    size_t pick[3];
+    for (int i = 0; i < 3; i++) {
+        pick[i] = lo + (size_t) (splitmix64(state) % (hi - lo));
+    }
+    size_t median = pick[0];
+    const bool ab = ranks_before(logit, c[pick[0]], c[pick[1]]);
+    const bool bc = ranks_before(logit, c[pick[1]], c[pick[2]]);
+    const bool ac = ranks_before(logit, c[pick[0]], c[pick[2]]);
+    if (ab == bc) {
+        median = pick[1];
+    } else if (ab != ac) {
+        median = pick[2];
+    }
+    const size_t last = hi - 1;
+    swap_tokens(c, median, last);
+    const uint32_t pivot = c[last];
+    size_t store = lo;
+    double mass = 0.0;
+    for (size_t i = lo; i < last; i++) {
+        if (ranks_before(logit, c[i], pivot)) {
+            if (weight) {
+                mass += weight[c[i]];
+            }
+            swap_tokens(c, i, store++);
         }
-        if (r < n && ranks_before(logit, heap[r], heap[top]) == max_heap) {
-            top = r;
-        }
-        if (top == i) {
+    }
+    swap_tokens(c, store, last);
+    if (mass_before) {
+        *mass_before = mass;
+    }
+    return store;
+}
+
+/* Fixed seed of the pivot choices: the kept set does not depend on it, only the (deterministic)
+ * order of the kept tokens. */
+#define PARTITION_SEED 0x5851f42d4c957f2dull
+
+/* Step 4: moves the k best of c[0 .. n) (k < n) to the front, in expected O(n). */
+static void keep_top_k(uint32_t * c, size_t n, size_t k, const float * logit) {
+    uint64_t state = PARTITION_SEED;
+    /* c[0 .. lo) ranks before c[lo .. hi), which ranks before c[hi .. n); lo <= k <= hi. */
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        const size_t p = partition(c, lo, hi, logit, NULL, NULL, &state);
+        if (p == k) {
             return;
         }
-        const uint32_t tmp = heap[i];
-        heap[i] = heap[top];
-        heap[top] = tmp;
-        i = top;
-    }
-}
-
-static void heapify(uint32_t * heap, size_t n, const float * logit, bool max_heap) {
-    for (size_t i = n / 2; i-- > 0;) {
-        sift_down(heap, n, i, logit, max_heap);
-    }
-}
-
-/* Step 4: moves the k best of candidates[0 .. n) to the front, in O(n log k). */
-static void keep_top_k(uint32_t * candidates, size_t n, size_t k, const float * logit) {
-    /* A heap of the k best so far with the worst at the root. */
-    heapify(candidates, k, logit, false);
-    for (size_t i = k; i < n; i++) {
-        if (ranks_before(logit, candidates[i], candidates[0])) {
-            candidates[0] = candidates[i];
-            sift_down(candidates, k, 0, logit, false);
+        if (p < k) {
+            lo = p + 1;
+        } else {
+            hi = p;
         }
     }
 }
 
-/* Step 5: moves the smallest best-first prefix holding >= top_p of the weight to the front
- * and returns its length, in O(n + kept * log n). */
-static size_t keep_top_p(uint32_t * candidates, size_t n, double top_p, const float * logit, const double * weights) {
+/* Step 5: moves the smallest best-first prefix of c[0 .. n) holding >= top_p of its weight to
+ * the front and returns its length, in expected O(n). */
+static size_t keep_top_p(uint32_t * c, size_t n, double top_p, const float * logit, const float * weight) {
     double total = 0.0;
     for (size_t i = 0; i < n; i++) {
-        total += weights[candidates[i]];
+        total += weight[c[i]];
     }
     const double threshold = top_p * total;
-    heapify(candidates, n, logit, true);
-    /* Each pop puts the best remaining token at the end of the shrinking heap. */
-    size_t heap_size = n;
-    double mass = 0.0;
-    while (heap_size > 0 && mass < threshold) {
-        const uint32_t best = candidates[0];
-        mass += weights[best];
-        candidates[0] = candidates[--heap_size];
-        candidates[heap_size] = best;
-        sift_down(candidates, heap_size, 0, logit, true);
+    uint64_t state = PARTITION_SEED;
+    /* The answer m is in (lo, hi]: the best lo tokens (c[0 .. lo), weighing mass_lo) hold less
+     * than threshold, the best hi at least that (or hi is n). */
+    size_t lo = 0, hi = n;
+    double mass_lo = 0.0;
+    while (hi - lo > 1) {
+        double before;
+        const size_t p = partition(c, lo, hi, logit, weight, &before, &state);
+        const double mass_p = mass_lo + before;  /* the best p tokens */
+        const double mass_p1 = mass_p + weight[c[p]];
+        if (mass_p >= threshold) {
+            hi = p;
+        } else if (mass_p1 >= threshold) {
+            return p + 1;
+        } else {
+            lo = p + 1;
+            mass_lo = mass_p1;
+        }
     }
-    const size_t kept = n - heap_size;
-    memmove(candidates, candidates + heap_size, kept * sizeof(uint32_t));
-    return kept;
+    return hi;
 }
 
 /* Steps 1-6: fills s->candidates and s->weights; returns how many candidates (0 on error)
@@ -468,45 +536,45 @@ static size_t select_candidates(struct rwkv_sampler * s, const float * logits, d
     const struct rwkv_sampling_params * p = &s->params;
     if (p->temperature == 0.0f) {
         s->candidates[0] = (uint32_t) argmax;
-        s->weights[argmax] = 1.0;
+        s->weights[argmax] = 1.0f;
         *total_out = 1.0;
         return 1;
     }
 
-    /* Step 3, as weights relative to the largest (which gets exactly 1). */
-    const double max_logit = logit[argmax];
-    const double temperature = p->temperature;
+    /* Step 3, as weights relative to the largest, which gets exactly 1 (e^0). */
+    const float max_logit = logit[argmax];
+    const float temperature = p->temperature;
+    float * weight = s->weights;
+    for (size_t i = 0; i < n_vocab; i++) {
+        weight[i] = exp_nonpositive((logit[i] - max_logit) / temperature);
+    }
+    uint32_t * c = s->candidates;
     size_t n = 0;
     for (size_t i = 0; i < n_vocab; i++) {
-        if (logit[i] != -INFINITY) {
-            const double w = exp(((double) logit[i] - max_logit) / temperature);
-            if (w > 0.0) {
-                s->weights[i] = w;
-                s->candidates[n++] = (uint32_t) i;
-            }
+        if (weight[i] > 0.0f) {
+            c[n++] = (uint32_t) i;
         }
     }
     if (p->top_k > 0 && p->top_k < n) {
-        keep_top_k(s->candidates, n, p->top_k, logit);
+        keep_top_k(c, n, p->top_k, logit);
         n = p->top_k;
     }
     if (p->top_p < 1.0f) {
-        n = keep_top_p(s->candidates, n, p->top_p, logit, s->weights);
+        n = keep_top_p(c, n, p->top_p, logit, weight);
     }
     if (p->min_p > 0.0f) {
         /* The largest kept weight is the argmax's, 1. */
-        const double min_weight = p->min_p;
         size_t kept = 0;
         for (size_t i = 0; i < n; i++) {
-            if (s->weights[s->candidates[i]] >= min_weight) {
-                s->candidates[kept++] = s->candidates[i];
+            if (weight[c[i]] >= p->min_p) {
+                c[kept++] = c[i];
             }
         }
         n = kept;
     }
     double total = 0.0;
     for (size_t i = 0; i < n; i++) {
-        total += s->weights[s->candidates[i]];
+        total += weight[c[i]];
     }
     *total_out = total;
     return n;
@@ -528,7 +596,7 @@ bool rwkv_sampler_get_probs(struct rwkv_sampler * s, const float * logits, size_
     memset(probs, 0, n_vocab * sizeof(float));
     for (size_t i = 0; i < n; i++) {
         const uint32_t t = s->candidates[i];
-        probs[t] = (float) (s->weights[t] / total);
+        probs[t] = (float) ((double) s->weights[t] / total);
     }
     return true;
 }

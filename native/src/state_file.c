@@ -83,7 +83,11 @@ bool rwkv_state_file_save(struct rwkv_model * model, const char * path, const fl
     const size_t state_bytes = model->state_len * sizeof(float);
     const uint64_t checksum = hash_bytes((const uint8_t *) state, state_bytes);
 
-    char temp_path[4096];
+    char resolved[4096], temp_path[4096];
+    if (!rwkv_resolve_output_path(path, resolved, sizeof(resolved), err, print)) {
+        return false;
+    }
+    path = resolved;
     FILE * file = rwkv_create_temp_file(path, temp_path, sizeof(temp_path), err, print);
     if (!file) {
         return false;

@@ -6,6 +6,7 @@
  * the hardware conversion (F16C, or NEON's FCVTN on AArch64). */
 #include <float.h>
 #include "kernels.h"
+#include "quant.h"
 #include "test_util.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -360,6 +361,69 @@ static void test_table_f16_to_f32(const struct rwkv_kernels * k) {
     printf("  %s: f16_to_f32 on every half at 4 offsets%s\n", k->name, bad ? ": FAILED" : ": ok");
 }
 
+/* Sequence mode must give each token the bits the single-token kernels give (so
+ * rwkv_eval_sequence == rwkv_eval), and no table may leave an entry empty (a field added to
+ * struct rwkv_kernels but forgotten in one ISA file would crash only on that ISA). */
+static void test_table_sequence(const struct rwkv_kernels * k) {
+    enum { ROWS = 5, TOKENS = 3, MAX_LEN = 256 };
+    static const struct { uint32_t type; size_t block_bytes; } QUANT[] = {
+        {RWKV_TYPE_Q4_0, 18}, {RWKV_TYPE_Q4_1, 20}, {RWKV_TYPE_Q5_0, 22}, {RWKV_TYPE_Q5_1, 24}, {RWKV_TYPE_Q8_0, 34},
+    };
+    const int before = test_failure_count;
+    CHECK_MSG(k->dot_f32 && k->dot_f16 && k->f16_to_f32 && k->gemm_f32, "%s: an entry is NULL", k->name);
+    for (size_t q = 0; q < sizeof(QUANT) / sizeof(QUANT[0]); q++) {
+        CHECK_MSG(k->dot_quant[QUANT[q].type] && k->dot_quant_tokens[QUANT[q].type],
+            "%s: no quantized kernels for type %u", k->name, (unsigned) QUANT[q].type);
+    }
+    if (test_failure_count != before) {
+        return;
+    }
+
+    static float w[ROWS * (MAX_LEN + 3)], x[TOKENS * (MAX_LEN + 1)], y[TOKENS * (ROWS + 2)];
+    static const size_t LENGTHS[] = {1, 7, 31, 32, 100, 256};
+    for (size_t li = 0; li < sizeof(LENGTHS) / sizeof(LENGTHS[0]); li++) {
+        const size_t n = LENGTHS[li], w_stride = n + 3, x_stride = n + 1, y_stride = ROWS + 2;
+        for (size_t i = 0; i < ROWS * w_stride; i++) {
+            w[i] = tw_uniform(-1.0f, 1.0f);
+        }
+        for (size_t i = 0; i < TOKENS * x_stride; i++) {
+            x[i] = tw_uniform(-4.0f, 4.0f);
+        }
+        k->gemm_f32(w, w_stride, ROWS, x, x_stride, TOKENS, n, y, y_stride);
+        for (size_t r = 0; r < ROWS; r++) {
+            for (size_t t = 0; t < TOKENS; t++) {
+                const float single = k->dot_f32((const uint8_t *) (w + r * w_stride), x + t * x_stride, n);
+                CHECK_MSG(float_bits(y[t * y_stride + r]) == float_bits(single),
+                    "%s gemm_f32, n %zu, row %zu, token %zu: %a, dot_f32 gives %a", k->name, n, r, t, y[t * y_stride + r], single);
+            }
+        }
+    }
+
+    enum { N = 4 * 32 };
+    static uint8_t row[N / 32 * 34];
+    static struct rwkv_q8_block activations[TOKENS * N / 32];
+    for (size_t q = 0; q < sizeof(QUANT) / sizeof(QUANT[0]); q++) {
+        for (size_t i = 0; i < N; i++) {
+            w[i] = tw_uniform(-1.0f, 1.0f);
+        }
+        rwkv_quantize_row(QUANT[q].type, w, row, N);
+        for (size_t t = 0; t < TOKENS; t++) {
+            for (size_t i = 0; i < N; i++) {
+                x[i] = tw_uniform(-4.0f, 4.0f);
+            }
+            rwkv_quantize_activations(x, activations + t * (N / 32), N);
+        }
+        k->dot_quant_tokens[QUANT[q].type](row, activations, N / 32, TOKENS, y, 2);
+        for (size_t t = 0; t < TOKENS; t++) {
+            const float single = k->dot_quant[QUANT[q].type](row, activations + t * (N / 32), N / 32);
+            CHECK_MSG(float_bits(y[2 * t]) == float_bits(single), "%s dot_quant_tokens, type %u, token %zu: %a, dot_quant gives %a",
+                k->name, (unsigned) QUANT[q].type, t, y[2 * t], single);
+        }
+    }
+    printf("  %s: gemm_f32 / dot_quant_tokens against the single-token kernels%s\n", k->name,
+        test_failure_count == before ? ": ok" : ": FAILED");
+}
+
 int main(void) {
     printf("fp16 conversions\n");
     test_f16_to_f32_scalar();
@@ -376,12 +440,23 @@ int main(void) {
     printf("kernel tables\n");
     test_table_dots(&rwkv_kernels_scalar, NULL);
     test_table_f16_to_f32(&rwkv_kernels_scalar);
+    test_table_sequence(&rwkv_kernels_scalar);
 #if defined(RWKV_HAVE_AVX2_KERNELS)
     if (simd) {
         test_table_dots(&rwkv_kernels_avx2, &rwkv_kernels_scalar);
         test_table_f16_to_f32(&rwkv_kernels_avx2);
+        test_table_sequence(&rwkv_kernels_avx2);
     } else {
         printf("  avx2: skipped, this CPU lacks AVX2, FMA or F16C\n");
+    }
+    __builtin_cpu_init();
+    if (simd && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512vnni")) {
+        test_table_dots(&rwkv_kernels_avx512, &rwkv_kernels_scalar);
+        test_table_f16_to_f32(&rwkv_kernels_avx512);
+        test_table_sequence(&rwkv_kernels_avx512);
+    } else {
+        printf("  avx512: skipped, this CPU lacks AVX-512 F/BW/VL/VNNI\n");
     }
 #else
     (void) simd;
@@ -391,6 +466,7 @@ int main(void) {
     /* AArch64: Advanced SIMD with fp16 conversion and FMA is part of the base architecture. */
     test_table_dots(&rwkv_kernels_neon, &rwkv_kernels_scalar);
     test_table_f16_to_f32(&rwkv_kernels_neon);
+    test_table_sequence(&rwkv_kernels_neon);
 #else
     printf("  neon: not compiled in on this platform\n");
 #endif
