@@ -77,6 +77,8 @@ uint32_t rwkv_get_arch_version_major(const struct rwkv_context * ctx);
 uint32_t rwkv_get_arch_version_minor(const struct rwkv_context * ctx);
 uint32_t rwkv_get_gpu_layer_count(const struct rwkv_context * ctx);
 
+bool rwkv_eval_sequence_all_logits(struct rwkv_context * ctx, const uint32_t * tokens, size_t sequence_len,
+                                   const float * state_in, float * state_out, float * logits_out);
 bool rwkv_state_save(struct rwkv_context * ctx, const char * path, const float * state);
 bool rwkv_state_load(struct rwkv_context * ctx, const char * path, float * state_out);
 uint64_t rwkv_get_model_file_hash(struct rwkv_context * ctx);

@@ -6,16 +6,16 @@ import argparse
 import sys
 from typing import Callable, Optional, Sequence
 
-import numpy as np
-
 from .quantize import FORMATS as QUANTIZED_FORMATS
 
 EXAMPLES = """examples:
+  rwkv-cpp generate "ROMEO:"
   rwkv-cpp convert RWKV-x070-World-0.4B.pth model.bin --type FP16
   rwkv-cpp quantize model.bin model-Q5_1.bin Q5_1
   rwkv-cpp info model.bin
-  rwkv-cpp predict model.bin "The capital of France is"
-  rwkv-cpp predict model.bin --tokens 34 105 110
+  rwkv-cpp chat model.bin
+  rwkv-cpp tokenize "Hello, world"
+  rwkv-cpp perplexity model.bin held-out.txt
 """
 
 
@@ -86,35 +86,136 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prompt_tokens(args: argparse.Namespace, n_vocab: int) -> list[int]:
-    if args.tokens:
-        return args.tokens
-    if args.prompt is None:
-        raise UsageError("give a prompt or --tokens")
-    if n_vocab != 256:
-        raise UsageError(f"this model has a {n_vocab}-token vocabulary: give token ids with --tokens "
-                         "(text prompts need the tokenizer, coming with text generation)")
-    return list(args.prompt.encode("utf-8"))
+def _open_model(args: argparse.Namespace):
+    """The model of --model (or the positional MODEL), else the shipped demo model."""
+    from .model import Model, demo_model_path
+
+    path = getattr(args, "model", None) or demo_model_path()
+    model = Model(path, thread_count=args.threads)
+    if getattr(args, "tokenizer", None):
+        from .tokenizers import tokenizer_for_vocab_size
+
+        model.tokenizer = tokenizer_for_vocab_size(model.n_vocab, args.tokenizer)
+    return model
 
 
-def _token_text(token: int, n_vocab: int) -> str:
-    return repr(bytes([token]).decode("latin-1")) if n_vocab == 256 else str(token)
+def _sampling(args: argparse.Namespace) -> dict:
+    sampling = {name: getattr(args, name) for name in (
+        "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty",
+        "frequency_penalty", "penalty_decay", "seed", "max_tokens") if getattr(args, name, None) is not None}
+    if getattr(args, "stop", None):
+        sampling["stop"] = args.stop
+    return sampling
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from .model import Model
-
-    with Model(args.model, thread_count=args.threads) as model:
-        tokens = _prompt_tokens(args, model.n_vocab)
-        if not tokens:
-            raise UsageError("the prompt is empty")
-        logits, _ = model.eval_sequence(tokens)
-    probabilities = np.exp(logits - logits.max())
-    probabilities /= probabilities.sum()
-    print(f"next-token prediction after {len(tokens)} tokens:")
-    for token in np.argsort(-probabilities)[: args.top]:
-        print(f"  {int(token):6d} {_token_text(int(token), len(logits)):>8}  p={probabilities[token]:.4f}")
+def _cmd_generate(args: argparse.Namespace) -> int:
+    with _open_model(args) as model:
+        state = model.load_state(args.state_in) if args.state_in else None
+        stream = model.generate(args.prompt, state=state, **_sampling(args))
+        if not args.no_echo:
+            print(args.prompt, end="", flush=True)
+        for piece in stream:
+            print(piece, end="", flush=True)
+        print()
+        if args.state_out:
+            model.save_state(args.state_out, stream.state)
     return 0
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from .chat import run
+
+    with _open_model(args) as model:
+        return run(model, **_sampling(args))
+
+
+def _cmd_tokenize(args: argparse.Namespace) -> int:
+    from .tokenizers import tokenizer_for_vocab_size
+
+    if args.model:
+        from .model import Model
+
+        with Model(args.model, thread_count=1) as model:
+            tokenizer = tokenizer_for_vocab_size(model.n_vocab, args.tokenizer)
+    else:
+        tokenizer = tokenizer_for_vocab_size(65536, args.tokenizer or "world")
+    if args.decode:
+        try:
+            ids = [int(t) for t in args.text.replace(",", " ").split()]
+        except ValueError:
+            raise UsageError("--decode expects token ids separated by spaces or commas") from None
+        print(tokenizer.decode(ids))
+    else:
+        ids = tokenizer.encode(args.text)
+        print(" ".join(map(str, ids)))
+        print(f"({len(ids)} tokens, {len(args.text.encode())} bytes)", file=sys.stderr)
+    return 0
+
+
+def _cmd_perplexity(args: argparse.Namespace) -> int:
+    from .perplexity import perplexity
+
+    with open(args.text_file, "rb") as f:
+        text = f.read()
+    with _open_model(args) as model:
+        tokens = model.tokenizer.encode(text)
+        if len(tokens) < 2:
+            raise UsageError(f"{args.text_file} is too short: it needs at least 2 tokens")
+        if args.max_tokens:
+            tokens = tokens[:args.max_tokens]
+        with _progress(len(tokens) - 1, "tokens", args.quiet) as bar:
+            result = perplexity(model, tokens, chunk_size=args.chunk_size, progress=bar)
+    print(f"{result.n_tokens} tokens: {result.mean_nll:.4f} nats/token, perplexity {result.perplexity:.3f}")
+    return 0
+
+
+class _progress:
+    """A tqdm bar when tqdm is installed and wanted, else nothing; called with a count."""
+
+    def __init__(self, total: int, unit: str, quiet: bool) -> None:
+        self._bar = None
+        if not quiet:
+            try:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, unit=unit, file=sys.stderr)
+            except ImportError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def __exit__(self, *exc_info) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _add_sampling_arguments(parser: argparse.ArgumentParser, *, max_tokens: int) -> None:
+    group = parser.add_argument_group("sampling")
+    group.add_argument("--max-tokens", type=int, default=max_tokens)
+    group.add_argument("--temperature", type=float, help="0 is greedy (default 1.0)")
+    group.add_argument("--top-p", type=float, help="nucleus sampling (default 0.85)")
+    group.add_argument("--top-k", type=int)
+    group.add_argument("--min-p", type=float)
+    group.add_argument("--repetition-penalty", type=float)
+    group.add_argument("--presence-penalty", type=float)
+    group.add_argument("--frequency-penalty", type=float)
+    group.add_argument("--penalty-decay", type=float)
+    group.add_argument("--seed", type=int, help="same seed, same text")
+    group.add_argument("--stop", action="append", help="stop when this text appears (repeatable)")
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser, *, positional: bool = False) -> None:
+    if positional:
+        parser.add_argument("model", nargs="?", help="a model file (default: the shipped Shakespeare demo model)")
+    else:
+        parser.add_argument("-m", "--model", help="a model file (default: the shipped Shakespeare demo model)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--tokenizer", choices=["world", "neox", "bytes"], help="override the tokenizer picked from the vocabulary size")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -164,15 +265,43 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--cache-dir", default=None)
     bench.set_defaults(run=_cmd_bench)
 
-    predict = commands.add_parser("predict", help="print the most likely next tokens after a prompt",
-                                  epilog='examples:\n  rwkv-cpp predict model.bin "hello"\n  rwkv-cpp predict model.bin --tokens 34 105 110',
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    predict.add_argument("model")
-    predict.add_argument("prompt", nargs="?", help="text (byte-level models) ")
-    predict.add_argument("--tokens", type=int, nargs="+", help="token ids instead of text")
-    predict.add_argument("--top", type=int, default=5)
-    predict.add_argument("--threads", type=int, default=None)
-    predict.set_defaults(run=_cmd_predict)
+    generate = commands.add_parser("generate", help="continue a prompt (streams text)",
+                                   epilog='examples:\n  rwkv-cpp generate "ROMEO:"\n'
+                                          '  rwkv-cpp generate -m model.bin "The Eiffel tower is" --temperature 0.7 --max-tokens 100',
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    generate.add_argument("prompt")
+    _add_model_arguments(generate)
+    _add_sampling_arguments(generate, max_tokens=200)
+    generate.add_argument("--state-in", help="continue from a state saved with --state-out or /save")
+    generate.add_argument("--state-out", help="save the state after the generation to this file")
+    generate.add_argument("--no-echo", action="store_true", help="do not print the prompt first")
+    generate.set_defaults(run=_cmd_generate)
+
+    chat = commands.add_parser("chat", help="chat with a model (User: / Assistant: turns; /help inside)",
+                               epilog="example:\n  rwkv-cpp chat RWKV-x070-World-1.5B-Q5_1.bin --temperature 1.0 --top-p 0.3",
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_model_arguments(chat, positional=True)
+    _add_sampling_arguments(chat, max_tokens=500)
+    chat.set_defaults(run=_cmd_chat)
+
+    tokenize = commands.add_parser("tokenize", help="text to token ids (or back with --decode)",
+                                   epilog='examples:\n  rwkv-cpp tokenize "Hello, world"\n  rwkv-cpp tokenize --decode "33155 45 1793"',
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    tokenize.add_argument("text")
+    tokenize.add_argument("-m", "--model", help="use the tokenizer for this model's vocabulary (default: World)")
+    tokenize.add_argument("--tokenizer", choices=["world", "neox", "bytes"])
+    tokenize.add_argument("--decode", action="store_true", help="TEXT is token ids: print their text")
+    tokenize.set_defaults(run=_cmd_tokenize)
+
+    perplexity = commands.add_parser("perplexity", help="a model's perplexity on a text file",
+                                     epilog="example:\n  rwkv-cpp perplexity model.bin held-out.txt",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_model_arguments(perplexity, positional=True)
+    perplexity.add_argument("text_file")
+    perplexity.add_argument("--chunk-size", type=int, default=256)
+    perplexity.add_argument("--max-tokens", type=int, help="score only the first N tokens")
+    perplexity.add_argument("--quiet", action="store_true", help="no progress bar")
+    perplexity.set_defaults(run=_cmd_perplexity)
     return parser
 
 

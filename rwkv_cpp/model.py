@@ -324,6 +324,27 @@ class Model:
             what = "rwkv_eval_sequence_in_chunks"
         return self._evaluate(what, call, state, out_logits, out_state)
 
+    def eval_sequence_logits(self, tokens: Tokens, state: Optional[FloatArray] = None) -> Tuple[FloatArray, FloatArray]:
+        """Like :meth:`eval_sequence`, but returns the logits after every token, shape
+        (len(tokens), n_vocab), for scoring and perplexity.
+
+        Example: ``all_logits, state = model.eval_sequence_logits(tokens)``
+        """
+        self._live_ctx()
+        array = _token_array(tokens, self._n_vocab)
+        n_tokens = array.shape[0]
+        token_ptr = ffi.from_buffer("uint32_t[]", array)
+        logits = np.empty((n_tokens, self._logits_len), dtype=np.float32)
+        logits_ptr = ffi.from_buffer("float[]", logits)
+        state_in = ffi.NULL if state is None else _float_pointer(state, "state", self._state_len, writable=False)
+        out_state = np.empty(self._state_len, dtype=np.float32)
+        state_out = _float_pointer(out_state, "out_state", self._state_len, writable=True)
+        with self._lock:
+            ctx = self._live_ctx()
+            if not self._lib.rwkv_eval_sequence_all_logits(ctx, token_ptr, n_tokens, state_in, state_out, logits_ptr):
+                _native.raise_last_error(self._lib, ctx, "rwkv_eval_sequence_all_logits")
+        return logits, out_state
+
     def _evaluate(self, what, call, state, out_logits, out_state):
         state_in = ffi.NULL
         if state is not None:

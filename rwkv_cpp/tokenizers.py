@@ -294,15 +294,11 @@ class NeoxTokenizer:
 
     def decode_bytes(self, ids: TokenIds) -> bytes:
         """The bytes of token ids, concatenated; InvalidTokenError for an id out of range."""
-        ids = _as_uint32(ids, self.vocab_size).tolist() if isinstance(ids, np.ndarray) else list(ids)
-        try:
-            in_range = not ids or (min(ids) >= 0 and max(ids) < self.vocab_size)
-        except TypeError:
-            in_range = False
-        if not in_range:
-            raise _invalid_token(ids, self.vocab_size)
+        tokens = _as_uint32(ids, self.vocab_size).tolist()
+        if tokens and max(tokens) >= self.vocab_size:
+            raise _invalid_token(tokens, self.vocab_size)
         table = self._table()
-        return b"".join([table[i] for i in ids])
+        return b"".join([table[i] for i in tokens])
 
     def decode(self, ids: TokenIds) -> str:
         """The text of token ids; bytes that are not valid UTF-8 become U+FFFD."""

@@ -82,8 +82,9 @@ def reference_probs(adjusted, *, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0)
     if temperature == 0:
         probs[int(np.argmax(adjusted))] = 1.0  # np.argmax: the first maximum
         return probs
-    z = adjusted.astype(np.float64) / float(np.float32(temperature))
-    weights = np.exp(z - z.max())
+    # Relative to the largest, in float32; 0 more than 87.3 below it (step 3 of rwkv.h).
+    x = (adjusted - adjusted.max()) / np.float32(temperature)
+    weights = np.where(x >= np.float32(-87.3), np.exp(x.astype(np.float64)), 0.0)
     order = np.lexsort((np.arange(n), -adjusted))  # larger logit first, then lower id
     order = order[weights[order] > 0]
     if 0 < top_k < order.size:
@@ -256,6 +257,21 @@ def test_probs_match_numpy_reference(config):
         got = sampler.probs(logits)
         np.testing.assert_array_equal(got > 0, expected > 0, err_msg=f"support differs, logits seed {seed}")
         np.testing.assert_allclose(got, expected, rtol=0, atol=PROBS_ATOL)
+
+
+def test_probabilities_are_accurate_to_float_precision():
+    """Probabilities over 30 orders of magnitude (the library's e^x is its own), and the cutoff
+    87.3 * temperature below the largest logit."""
+    n = 1000
+    logits = np.linspace(-69.0, 0.0, n, dtype=np.float32)  # relative probabilities down to 1e-30
+    for temperature in (1.0, 0.5, 3.0):
+        probs = Sampler(n, **PLAIN, temperature=temperature, seed=1).probs(logits)
+        x = logits.astype(np.float64) / np.float32(temperature)
+        exact = np.exp(x - x.max())
+        exact /= exact.sum()
+        big = exact > 1e-36
+        np.testing.assert_allclose(probs[big], exact[big], rtol=2e-6, atol=0)
+        assert (probs[x < -87.4] == 0).all() and (probs[x > -87.2] > 0).all()
 
 
 @pytest.mark.parametrize("config, kept", [

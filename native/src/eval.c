@@ -417,17 +417,29 @@ static void eval_chunk(struct rwkv_context * ctx, float * state, const uint32_t 
     memcpy(ctx->last_x, x + (T - 1) * C, C * sizeof(float));
 }
 
-void rwkv_eval_tokens(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens, size_t chunk_size,
-                      const float * state_in, float * state_out, float * logits_out) {
+/* Sets up the working state: state_out itself when given (no copy when it is also
+ * state_in), else the context's buffer. */
+static float * begin_state(struct rwkv_context * ctx, const float * state_in, float * state_out) {
     const struct rwkv_model * m = ctx->model;
-    /* Work in place in state_out when the caller gives one (no copy at all when it is also
-     * state_in); otherwise in the context's own buffer. */
     float * state = state_out ? state_out : ctx->state;
     if (!state_in) {
         rwkv_model_init_state(m, state);
     } else if (state_in != state) {
         memmove(state, state_in, m->state_len * sizeof(float));
     }
+    return state;
+}
+
+/* logits[t] = head(ln_out(x[t])) for the T final activations in x. */
+static void head_rows(struct rwkv_context * ctx, const float * x, size_t T, float * logits) {
+    const struct rwkv_model * m = ctx->model;
+    layer_norm_rows(x, m->ln_out_weight, m->ln_out_bias, T, m->n_embed, BUF(BUF_XX));
+    matmul(ctx, &m->head, BUF(BUF_XX), T, logits);
+}
+
+void rwkv_eval_tokens(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens, size_t chunk_size,
+                      const float * state_in, float * state_out, float * logits_out) {
+    float * state = begin_state(ctx, state_in, state_out);
     if (chunk_size == 0 || chunk_size > RWKV_MAX_CHUNK) {
         chunk_size = RWKV_MAX_CHUNK;
     }
@@ -436,8 +448,17 @@ void rwkv_eval_tokens(struct rwkv_context * ctx, const uint32_t * tokens, size_t
         eval_chunk(ctx, state, tokens + done, T);
     }
     if (logits_out) {
-        float * normalized = BUF(BUF_XX);
-        rwkv_layer_norm(ctx->last_x, m->ln_out_weight, m->ln_out_bias, m->n_embed, normalized);
-        matmul(ctx, &m->head, normalized, 1, logits_out);
+        head_rows(ctx, ctx->last_x, 1, logits_out);
+    }
+}
+
+void rwkv_eval_tokens_all_logits(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens,
+                                 const float * state_in, float * state_out, float * logits_all) {
+    float * state = begin_state(ctx, state_in, state_out);
+    const size_t n_vocab = ctx->model->n_vocab;
+    for (size_t done = 0; done < n_tokens; done += RWKV_MAX_CHUNK) {
+        const size_t T = n_tokens - done < RWKV_MAX_CHUNK ? n_tokens - done : RWKV_MAX_CHUNK;
+        eval_chunk(ctx, state, tokens + done, T);
+        head_rows(ctx, BUF(BUF_X), T, logits_all + done * n_vocab);
     }
 }

@@ -13,4 +13,8 @@
 void rwkv_eval_tokens(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens, size_t chunk_size,
                       const float * state_in, float * state_out, float * logits_out);
 
+/* The same, with the logits after every token in logits_all (n_tokens x n_vocab). */
+void rwkv_eval_tokens_all_logits(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens,
+                                 const float * state_in, float * state_out, float * logits_all);
+
 #endif

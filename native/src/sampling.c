@@ -382,6 +382,18 @@ static bool adjust(struct rwkv_sampler * s, const float * logits, float * out) {
     return true;
 }
 
+/* mask all ones: a, all zeros: b. An integer select, not a branch: with -ftrapping-math (the
+ * default) GCC vectorizes no loop that would have to if-convert floating-point arithmetic. */
+static inline float select_float(uint32_t mask, float a, float b) {
+    uint32_t a_bits, b_bits;
+    memcpy(&a_bits, &a, sizeof(a_bits));
+    memcpy(&b_bits, &b, sizeof(b_bits));
+    const uint32_t bits = (a_bits & mask) | (b_bits & ~mask);
+    float result;
+    memcpy(&result, &bits, sizeof(result));
+    return result;
+}
+
 /* e^x for x <= 0 in float: 0 below -87.3 (where e^x leaves the normal float range), else
  * within 2 ulp. Plain float arithmetic instead of libm: the same bits on every platform (so a
  * seed gives the same tokens everywhere), and the loop over the vocabulary vectorizes.
@@ -390,8 +402,9 @@ static bool adjust(struct rwkv_sampler * s, const float * logits, float * out) {
 static inline float exp_nonpositive(float x) {
     const float x_min = -87.3f;
     const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    const float xc = x < x_min ? x_min : x;
-    const float n = (xc * 1.44269504f + shifter) - shifter;
+    const uint32_t in_range = -(uint32_t) (x >= x_min);  /* false for -inf */
+    const float xc = select_float(in_range, x, x_min);
+    const float n = (xc * 1.44269504f + shifter) - shifter;  /* in [-126, 0] */
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.0f / 5040.0f;
@@ -402,12 +415,10 @@ static inline float exp_nonpositive(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    /* 2^n (n in [-126, 0]) from its bits, or 0 below x_min: a mask rather than a branch, so
-     * the compiler can vectorize without -fno-trapping-math. */
-    const uint32_t keep = -(uint32_t) (x >= x_min);
-    const uint32_t bits = ((uint32_t) ((int32_t) n + 127) << 23) & keep;
+    /* 2^n from its bits; 0 below x_min. */
+    const uint32_t scale_bits = ((uint32_t) ((int32_t) n + 127) << 23) & in_range;
     float scale;
-    memcpy(&scale, &bits, sizeof(scale));
+    memcpy(&scale, &scale_bits, sizeof(scale));
     return p * scale;
 }
 
@@ -505,7 +516,7 @@ static size_t keep_top_p(uint32_t * c, size_t n, double top_p, const float * log
         if (mass_p >= threshold) {
             hi = p;
         } else if (mass_p1 >= threshold) {
-            return p + 1;
+            return p;
         } else {
             lo = p + 1;
             mass_lo = mass_p1;
@@ -522,11 +533,14 @@ static size_t select_candidates(struct rwkv_sampler * s, const float * logits, d
         return 0;
     }
     const size_t n_vocab = s->n_vocab;
-    size_t argmax = 0;
+    /* The largest value (a loop that vectorizes), then its first position. */
+    float largest = logit[0];
     for (size_t i = 1; i < n_vocab; i++) {
-        if (logit[i] > logit[argmax]) {
-            argmax = i;
-        }
+        largest = logit[i] > largest ? logit[i] : largest;
+    }
+    size_t argmax = 0;
+    while (logit[argmax] != largest) {
+        argmax++;
     }
     if (logit[argmax] == -INFINITY) {
         rwkv_fail(&s->error, s->print_errors, RWKV_ERROR_ARGS | RWKV_ERROR_DATA,
@@ -551,9 +565,8 @@ static size_t select_candidates(struct rwkv_sampler * s, const float * logits, d
     uint32_t * c = s->candidates;
     size_t n = 0;
     for (size_t i = 0; i < n_vocab; i++) {
-        if (weight[i] > 0.0f) {
-            c[n++] = (uint32_t) i;
-        }
+        c[n] = (uint32_t) i;  /* branch-free: most tokens are kept */
+        n += weight[i] > 0.0f;
     }
     if (p->top_k > 0 && p->top_k < n) {
         keep_top_k(c, n, p->top_k, logit);

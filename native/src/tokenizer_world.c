@@ -639,6 +639,8 @@ struct rwkv_tokenizer * rwkv_tokenizer_load(const char * vocab_path) {
         goto fail;
     }
     memset(vp.bytes + vp.n_bytes, 0, RWKV_TOKENIZER_BYTES_PAD);
+    uint8_t * shrunk = realloc(vp.bytes, vp.n_bytes + RWKV_TOKENIZER_BYTES_PAD);  /* escapes made it shorter than the file */
+    if (shrunk) vp.bytes = shrunk;
 
     /* The id table: every id below the largest has a span; a repeated id is an error. */
     uint32_t max_id = 0;
