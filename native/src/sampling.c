@@ -407,7 +407,7 @@ static inline float exp_nonpositive(float x) {
     const float n = (xc * 1.44269504f + shifter) - shifter;  /* in [-126, 0] */
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
-    float p = 1.0f / 5040.0f;
+    float p = 1.0f / 4000.0f;
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
     p = p * r + 1.0f / 24.0f;
@@ -516,7 +516,7 @@ static size_t keep_top_p(uint32_t * c, size_t n, double top_p, const float * log
         if (mass_p >= threshold) {
             hi = p;
         } else if (mass_p1 >= threshold) {
-            return p;
+            return p + 1;
         } else {
             lo = p + 1;
             mass_lo = mass_p1;
