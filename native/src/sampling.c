@@ -407,7 +407,7 @@ static inline float exp_nonpositive(float x) {
     const float n = (xc * 1.44269504f + shifter) - shifter;  /* in [-126, 0] */
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
-    float p = 1.0f / 4000.0f;
+    float p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
     p = p * r + 1.0f / 24.0f;
