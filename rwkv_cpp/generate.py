@@ -122,10 +122,12 @@ def _longest_stop_prefix_suffix(text: str, stops: Sequence[str], longest: int) -
 def generate(model, prompt: Prompt, *, state: Optional[np.ndarray] = None, tokenizer: Optional[AnyTokenizer] = None,
              params: Optional[SamplingParams] = None, **sampling) -> TextStream:
     """See :meth:`rwkv_cpp.Model.generate`."""
-    if params is None:
-        params = SamplingParams(**sampling)
-    elif sampling:
-        import dataclasses
+    import dataclasses
 
-        params = dataclasses.replace(params, **sampling)
-    return TextStream(model, tokenizer or model.tokenizer, prompt, state, params)
+    params = SamplingParams(**sampling) if params is None else dataclasses.replace(params, **sampling)
+    tokenizer = tokenizer or model.tokenizer
+    if tokenizer.vocab_size < model.n_vocab:
+        # World models have 65536 logits for 65530 tokens: never pick an id with no text.
+        banned = {token: float("-inf") for token in range(tokenizer.vocab_size, model.n_vocab)}
+        params = dataclasses.replace(params, logit_bias={**banned, **params.logit_bias})
+    return TextStream(model, tokenizer, prompt, state, params)

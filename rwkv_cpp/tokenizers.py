@@ -21,7 +21,7 @@ import operator
 import os
 from contextlib import contextmanager
 from importlib import resources
-from typing import Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Iterable, Iterator, List, NoReturn, Optional, Sequence, Union
 
 import numpy as np
 
@@ -46,6 +46,12 @@ NEOX_TOKENIZER_FILE = "20B_tokenizer.json"
 
 # Buffers the C calls fill completely before they are read: no need to zero them first.
 _new_uninitialized = ffi.new_allocator(should_clear_after_alloc=False)
+
+# WorldTokenizer.decode_bytes's first guess at the output size.
+_DECODE_BYTES_PER_TOKEN = 8
+
+# Vocabularies up to this size get a table of int objects (see WorldTokenizer._load).
+_INT_TABLE_MAX = 1 << 17
 
 # array.array type code of a 32-bit unsigned int: the uint32_t the C API takes.
 _UINT32_CODE = next(code for code in ("I", "L") if array.array(code).itemsize == 4)
@@ -134,8 +140,8 @@ class WorldTokenizer:
         #: of text in RWKV World, has no text and decodes to nothing.
         self.vocab_size = int(lib.rwkv_tokenizer_vocab_size(handle))
         # One int object per id: encode's list then shares them instead of creating one per
-        # token, which would take longer than the C call itself.
-        self._ints = np.arange(self.vocab_size).astype(object)
+        # token, which would take longer than the C call itself (~2 MB for 65530 ids).
+        self._ints = np.arange(self.vocab_size).astype(object) if self.vocab_size <= _INT_TABLE_MAX else None
 
     def __repr__(self) -> str:
         return f"WorldTokenizer({self.path!r}, vocab_size={self.vocab_size})"
@@ -152,7 +158,7 @@ class WorldTokenizer:
         if not self._lib.rwkv_tokenizer_encode(self._handle, data, n_bytes, tokens, n_bytes, n_tokens):
             _native.raise_last_error(self._lib, ffi.NULL, "rwkv_tokenizer_encode")
         ids = np.frombuffer(ffi.buffer(tokens, n_tokens[0] * 4), dtype=np.uint32)
-        return self._ints.take(ids).tolist()
+        return self._ints.take(ids).tolist() if self._ints is not None else ids.tolist()
 
     def decode_bytes(self, ids: TokenIds) -> bytes:
         """The bytes of token ids, concatenated (may be invalid UTF-8 where a character is split
@@ -165,20 +171,22 @@ class WorldTokenizer:
         _native.silence(lib)
         tokens_ptr = ffi.from_buffer("uint32_t[]", tokens)
         n_bytes = ffi.new("size_t *")
-        # A size query first: one cheap pass over the ids, then one exact buffer.
-        if not lib.rwkv_tokenizer_decode(self._handle, tokens_ptr, n_tokens, ffi.NULL, 0, n_bytes) and n_bytes[0] == 0:
-            self._raise(lib)
-        if n_bytes[0] == 0:
-            return b""
-        capacity = n_bytes[0]
+        # Tokens average 3 to 4 bytes, so this almost always fits in one call. When it does
+        # not, the call still reports the size needed (for a bad id it reports 0).
+        capacity = _DECODE_BYTES_PER_TOKEN * n_tokens + 64
         out = _new_uninitialized("char[]", capacity)
         if not lib.rwkv_tokenizer_decode(self._handle, tokens_ptr, n_tokens, out, capacity, n_bytes):
-            self._raise(lib)
+            if n_bytes[0] <= capacity:
+                self._raise_decode_error()
+            capacity = n_bytes[0]
+            out = _new_uninitialized("char[]", capacity)
+            if not lib.rwkv_tokenizer_decode(self._handle, tokens_ptr, n_tokens, out, capacity, n_bytes):
+                self._raise_decode_error()
         return ffi.buffer(out, n_bytes[0])[:]
 
-    def _raise(self, lib) -> None:
+    def _raise_decode_error(self) -> NoReturn:
         try:
-            _native.raise_last_error(lib, ffi.NULL, "rwkv_tokenizer_decode")
+            _native.raise_last_error(self._lib, ffi.NULL, "rwkv_tokenizer_decode")
         except InvalidArgumentError as e:
             raise InvalidTokenError(e.message, e.code) from None
 
@@ -208,6 +216,8 @@ class ByteTokenizer:
         """The bytes with these values; InvalidTokenError for an id outside [0, 256)."""
         if isinstance(ids, np.ndarray):
             return _as_uint32(ids, 256).astype(np.uint8).tobytes()
+        if isinstance(ids, (int, np.integer, str, bytes)):
+            raise TypeError(f"ids must be a sequence of token ids, not {type(ids).__name__}")
         try:
             return bytes(ids)
         except (ValueError, TypeError):
@@ -221,15 +231,15 @@ class ByteTokenizer:
 def _gpt2_byte_decoder() -> dict:
     """GPT-2's byte-level alphabet, inverted: the printable character that stands for each
     byte in a byte-level BPE vocabulary -> that byte."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    chars = printable[:]
-    extra = 0
+    byte_values = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars = byte_values[:]  # printable bytes stand for themselves
+    n_others = 0
     for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            chars.append(256 + extra)
-            extra += 1
-    return {chr(char): byte for byte, char in zip(printable, chars)}
+        if byte not in byte_values:  # the others, in order, by chr(256), chr(257), ...
+            byte_values.append(byte)
+            chars.append(256 + n_others)
+            n_others += 1
+    return {chr(char): byte for byte, char in zip(byte_values, chars)}
 
 
 class NeoxTokenizer:
@@ -257,7 +267,7 @@ class NeoxTokenizer:
         if path is None:
             with _data_file(NEOX_TOKENIZER_FILE) as shipped:
                 self._tokenizer = Tokenizer.from_file(shipped)
-            self.path = NEOX_TOKENIZER_FILE
+            self.path = shipped
         else:
             self.path = os.fspath(path)
             if not os.path.isfile(self.path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,11 @@ PACKAGE_PARENT = str(Path(rwkv_cpp.__file__).resolve().parent.parent)
 
 
 def cli(*args: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess:
+    """Runs in a neutral directory: `python -m` puts the working directory first on sys.path,
+    which from a checkout would pick the source tree instead of the package under test."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-m", "rwkv_cpp", *args], input=stdin, capture_output=True,
-                          text=True, env=env, timeout=timeout)
+                          text=True, env=env, timeout=timeout, cwd=tempfile.gettempdir())
 
 
 @pytest.fixture(scope="module")

@@ -457,13 +457,16 @@ def test_truncated_input(edge_models, tmp_path):
 def test_row_length_not_a_multiple_of_32(tmp_path):
     """ggml's blocks hold 32 values of a row. rwkv.cpp would write a broken file for such a
     matrix (ggml_quantize_chunk quantizes floor(n / 32) blocks a row); we keep it as it is,
-    head.weight included, and the file loads."""
+    and the file loads. Asking explicitly for a quantized head that cannot be is an error."""
     rng = np.random.default_rng(1)
     source = write_model(tmp_path / "source.bin", 256, 48, 1, v4_tensors(256, 48, 1, F32, rng))
-    quantize_model_file(source, tmp_path / "out.bin", "Q5_1", head_format="Q8_0", progress=False)
+    with pytest.raises(rwkv_cpp.InvalidArgumentError, match="head.weight rows have 48 values"):
+        quantize_model_file(source, tmp_path / "out.bin", "Q5_1", head_format="Q8_0", progress=False)
+    assert not (tmp_path / "out.bin").exists()
+    quantize_model_file(source, tmp_path / "out.bin", "Q5_1", progress=False)
     src, out = read_model(source), read_model(tmp_path / "out.bin")
     for before, after in zip(src.tensors, out.tensors):
-        if before.shape[-1] % QK:
+        if before.shape[-1] % QK or before.name in ("emb.weight", "head.weight"):
             assert after == before
         else:  # ffn.value.weight: 48 rows of 192
             assert after.data == expected_blocks(before, "Q5_1")

@@ -17,7 +17,7 @@ from rwkv_cpp import ByteTokenizer, NeoxTokenizer, StreamDecoder, WorldTokenizer
 from rwkv_cpp.errors import InvalidArgumentError, InvalidTokenError, ModelFileError, ModelFormatError
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED_WORLD_VOCAB = REPO / "rwkv_cpp" / "data" / "rwkv_vocab_v20230424.txt"
+SHIPPED_WORLD_VOCAB = Path(rwkv_cpp.__file__).resolve().parent / "data" / "rwkv_vocab_v20230424.txt"
 SHIPPED_NEOX_JSON = REPO / "rwkv_cpp" / "data" / "20B_tokenizer.json"
 SHARED_DATA = REPO.parent / "shared" / "data"
 # The reference gets the project's shared copy of the vocabulary where there is one.
@@ -63,7 +63,7 @@ def source_code() -> str:
     """The repository's own source files: real code, comments and docstrings."""
     parts = []
     for pattern in ("rwkv_cpp/*.py", "native/src/*.c", "native/include/*.h"):
-        parts.extend(path.read_text("utf-8") for path in sorted(REPO.glob(pattern)))
+        parts.extend(path.read_text("utf-8", errors="replace") for path in sorted(REPO.glob(pattern)))
     return "\n".join(parts)
 
 
@@ -106,7 +106,7 @@ def test_shipped_vocabulary_is_the_reference_file():
 
 def test_world_loads(world):
     assert world.vocab_size == WORLD_N_VOCAB
-    assert Path(world.path) == SHIPPED_WORLD_VOCAB
+    assert Path(world.path).resolve() == SHIPPED_WORLD_VOCAB
     assert WorldTokenizer(REFERENCE_WORLD_VOCAB).encode("Hello 世界") == [33155, 33, 10267, 14610]
 
 

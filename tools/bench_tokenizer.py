@@ -57,23 +57,20 @@ def corpus(n_bytes: int, seed: int = 0) -> str:
     return "\n\n".join(pieces)
 
 
-def best_time(fn: Callable[[], object], repeat: int) -> Tuple[float, object]:
-    best = float("inf")
-    result = None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+def timed(fn: Callable[[object], object], arg: object) -> Tuple[float, object]:
+    start = time.perf_counter()
+    result = fn(arg)
+    return time.perf_counter() - start, result
 
 
-def peers() -> List[Tuple[str, Callable[[], object], int]]:
-    """(name, factory of an object with encode(str) and decode(ids), repeat divisor)."""
-    found: List[Tuple[str, Callable[[], object], int]] = [("rwkv_cpp", lambda: rwkv_cpp.WorldTokenizer(), 1)]
+def peers() -> List[Tuple[str, Callable[[], object], bool]]:
+    """(name, factory of an object with encode(str) and decode(ids), whether encode is fast
+    enough to repeat)."""
+    found: List[Tuple[str, Callable[[], object], bool]] = [("rwkv_cpp", lambda: rwkv_cpp.WorldTokenizer(), True)]
     try:
         from rwkv.rwkv_tokenizer import TRIE_TOKENIZER
 
-        found.append(("reference TRIE_TOKENIZER", lambda: TRIE_TOKENIZER(str(VOCAB)), 0))
+        found.append(("reference TRIE_TOKENIZER", lambda: TRIE_TOKENIZER(str(VOCAB)), False))
     except ImportError:
         print("skipped: the reference (pip install rwkv)")
     for module_name, label in (("rwkv_tokenizer", "rwkv-tokenizer"), ("pyrwkv_tokenizer", "pyrwkv-tokenizer")):
@@ -90,14 +87,14 @@ def peers() -> List[Tuple[str, Callable[[], object], int]]:
                 version = dist_version(label)
             except Exception:
                 version = "?"
-        found.append((f"{label} {version}", lambda module=module: module.WorldTokenizer(str(VOCAB)), 1))
+        found.append((f"{label} {version}", lambda module=module: module.WorldTokenizer(str(VOCAB)), True))
     return found
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megabytes", type=float, default=3.0, help="size of the text (default 3)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per tokenizer, best kept (the reference runs once)")
+    parser.add_argument("--repeat", type=int, default=10, help="timing rounds, best kept (the reference encodes in the first only)")
     args = parser.parse_args(argv)
 
     text = corpus(int(args.megabytes * 1e6))
@@ -105,21 +102,32 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"text: {n_bytes / 1e6:.2f} MB of UTF-8 (English prose, source code, 9 other scripts, emoji, whitespace runs)")
     print(f"library: {rwkv_cpp.library_path()}  cpu: {os.cpu_count()} threads (tokenizers run single-threaded)")
 
-    rows = []
-    expected = None
-    for name, factory, repeat_divisor in peers():
+    tokenizers = []
+    for name, factory, repeat_encode in peers():
         start = time.perf_counter()
         tokenizer = factory()
-        load_s = time.perf_counter() - start
-        repeat = args.repeat if repeat_divisor else 1
-        encode_s, ids = best_time(lambda: tokenizer.encode(text), repeat)
-        ids = list(ids)
-        decode_s, decoded = best_time(lambda: tokenizer.decode(ids), repeat)
-        if expected is None:
-            expected = ids
-        same_ids = ids == expected
-        round_trip = decoded == text
-        rows.append((name, load_s, n_bytes / encode_s / 1e6, n_bytes / decode_s / 1e6, len(ids), same_ids and round_trip))
+        tokenizers.append((name, tokenizer, time.perf_counter() - start, repeat_encode))
+
+    # Rounds that time every tokenizer once each, best kept: a burst of load on the machine
+    # then slows one round of everyone rather than all the runs of one tokenizer.
+    encode_s = {name: float("inf") for name, _, _, _ in tokenizers}
+    decode_s = dict(encode_s)
+    ids_of = {}
+    text_of = {}
+    for round_index in range(args.repeat):
+        for name, tokenizer, _, repeat_encode in tokenizers:
+            if round_index == 0 or repeat_encode:
+                seconds, ids = timed(tokenizer.encode, text)
+                encode_s[name] = min(encode_s[name], seconds)
+                ids_of[name] = list(ids)
+            seconds, text_of[name] = timed(tokenizer.decode, ids_of[name])
+            decode_s[name] = min(decode_s[name], seconds)
+
+    rows = []
+    expected = ids_of[tokenizers[0][0]]
+    for name, _, load_s, _ in tokenizers:
+        ok = ids_of[name] == expected and text_of[name] == text
+        rows.append((name, load_s, n_bytes / encode_s[name] / 1e6, n_bytes / decode_s[name] / 1e6, len(ids_of[name]), ok))
 
     ours = rows[0]
     print()

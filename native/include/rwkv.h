@@ -317,8 +317,9 @@ RWKV_API bool rwkv_sampler_get_print_errors(const struct rwkv_sampler * sampler)
 struct rwkv_tokenizer;
 
 /* Loads a vocabulary file in rwkv_vocab_v20230424.txt's format: one line per token,
- * "<id> <Python str or bytes literal> <byte length>". NULL on error (missing file, a
- * malformed line: the message names the line). */
+ * "<id> <Python str or bytes literal> <byte length>" (ids up to 8388607; when two ids have
+ * the same bytes, encoding gives the one further down, as the reference does). NULL on error
+ * (missing file, a malformed line: the message names the file and the line). */
 RWKV_API struct rwkv_tokenizer * rwkv_tokenizer_load(const char * vocab_path);
 
 /* rwkv_tokenizer_free(NULL) does nothing. */
@@ -329,7 +330,8 @@ RWKV_API void rwkv_tokenizer_free(struct rwkv_tokenizer * tokenizer);
 RWKV_API size_t rwkv_tokenizer_vocab_size(const struct rwkv_tokenizer * tokenizer);
 
 /* Encodes n_bytes bytes of text (any bytes, UTF-8 or not) into token ids. Every token is at
- * least one byte, so capacity n_bytes always suffices. */
+ * least one byte, so capacity n_bytes always suffices. Fails (ARGS | KEY) only for a byte
+ * the vocabulary has no token for, which the World vocabulary does not lack. */
 RWKV_API bool rwkv_tokenizer_encode(const struct rwkv_tokenizer * tokenizer, const char * text, size_t n_bytes,
                                     uint32_t * tokens, size_t capacity, size_t * n_tokens);
 

@@ -12,7 +12,10 @@ struct rwkv_error {
     char message[RWKV_ERROR_MESSAGE_SIZE];
 };
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+/* MinGW's own printf lacks %zu; vsnprintf there is the C99 one when __USE_MINGW_ANSI_STDIO. */
+#define RWKV_PRINTF_LIKE(fmt_index, first_arg) __attribute__((format(gnu_printf, fmt_index, first_arg)))
+#elif defined(__GNUC__)
 #define RWKV_PRINTF_LIKE(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
 #else
 #define RWKV_PRINTF_LIKE(fmt_index, first_arg)

@@ -314,21 +314,14 @@ static void bind_model(struct binder * b, struct rwkv_model * m) {
 static void model_free(struct rwkv_model * m) {
     free(m->layers);
     free(m->vectors);
-    rwkv_unmap_file(&m->file);
+    if (!m->file_borrowed) {
+        rwkv_unmap_file(&m->file);
+    }
     free(m);
 }
 
-struct rwkv_model * rwkv_model_load(const char * path, struct rwkv_error * err, bool print) {
-    struct rwkv_model * m = calloc(1, sizeof(*m));
-    if (!m) {
-        rwkv_fail(err, print, RWKV_ERROR_ALLOC, "out of memory allocating the model");
-        return NULL;
-    }
-    atomic_init(&m->reference_count, 1);
-    if (!rwkv_map_file(path, &m->file, err, print)) {
-        free(m);
-        return NULL;
-    }
+/* Parses and binds the file in m->file; frees m on error. */
+static struct rwkv_model * model_build(struct rwkv_model * m, struct rwkv_error * err, bool print) {
     struct rwkv_model_file file;
     if (!rwkv_model_file_parse(m->file.data, m->file.n_bytes, &file, err, print)) {
         model_free(m);
@@ -377,6 +370,39 @@ struct rwkv_model * rwkv_model_load(const char * path, struct rwkv_error * err, 
     const size_t C = m->n_embed;
     m->state_len = m->arch_major == 4 ? m->n_layer * 5 * C : m->n_layer * (2 + m->head_size) * C;
     return m;
+}
+
+static struct rwkv_model * model_alloc(struct rwkv_error * err, bool print) {
+    struct rwkv_model * m = calloc(1, sizeof(*m));
+    if (!m) {
+        rwkv_fail(err, print, RWKV_ERROR_ALLOC, "out of memory allocating the model");
+        return NULL;
+    }
+    atomic_init(&m->reference_count, 1);
+    return m;
+}
+
+struct rwkv_model * rwkv_model_load(const char * path, struct rwkv_error * err, bool print) {
+    struct rwkv_model * m = model_alloc(err, print);
+    if (!m) {
+        return NULL;
+    }
+    if (!rwkv_map_file(path, &m->file, err, print)) {
+        free(m);
+        return NULL;
+    }
+    return model_build(m, err, print);
+}
+
+struct rwkv_model * rwkv_model_load_from_buffer(const uint8_t * data, uint64_t n_bytes, struct rwkv_error * err, bool print) {
+    struct rwkv_model * m = model_alloc(err, print);
+    if (!m) {
+        return NULL;
+    }
+    m->file.data = data;
+    m->file.n_bytes = n_bytes;
+    m->file_borrowed = true;
+    return model_build(m, err, print);
 }
 
 void rwkv_model_retain(struct rwkv_model * model) {

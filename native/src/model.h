@@ -78,6 +78,7 @@ struct rwkv_layer {
 struct rwkv_model {
     atomic_int reference_count;
     struct rwkv_mapped_file file;
+    bool file_borrowed;  /* file.data belongs to the caller of rwkv_model_load_from_buffer */
 
     uint32_t arch_major;  /* 4, 5, 6, 7 */
     uint32_t arch_minor;  /* 1, 2 for v5 */
@@ -108,6 +109,8 @@ struct rwkv_model {
 
 /* Maps, validates and builds the model. NULL on error (err filled). */
 struct rwkv_model * rwkv_model_load(const char * path, struct rwkv_error * err, bool print);
+/* The same over a file's bytes in memory (the fuzzer's entry); data must outlive the model. */
+struct rwkv_model * rwkv_model_load_from_buffer(const uint8_t * data, uint64_t n_bytes, struct rwkv_error * err, bool print);
 void rwkv_model_retain(struct rwkv_model * model);
 void rwkv_model_release(struct rwkv_model * model);
 

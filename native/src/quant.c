@@ -203,17 +203,23 @@ void rwkv_dequantize_row(uint32_t type, const uint8_t * in, float * out, size_t 
     }
 }
 
-/* Rounds x / d to int8 with d = max|x| / 127; returns d and the sum of the values. */
+/* Rounds x / d to int8 with d = max|x| / 127; returns d and the sum of the values. Converting
+ * inf or NaN to an integer is undefined: a block too small for 1 / d to be finite (below
+ * ~3e-37) quantizes to zeros, and NaN or inf inputs give zeros (the logits are NaN anyway). */
 static float quantize_level(const float * x, int8_t * q, int * sum) {
     float amax = 0.0f;
     for (int j = 0; j < QK; j++) {
         amax = fmaxf(amax, fabsf(x[j]));
     }
-    const float d = amax / 127;
-    const float id = d ? 1.0f / d : 0.0f;
+    float d = amax / 127;
+    float id = d ? 1.0f / d : 0.0f;
+    if (!isfinite(id)) {
+        d = id = 0.0f;
+    }
     *sum = 0;
     for (int j = 0; j < QK; j++) {
-        q[j] = (int8_t) roundf(x[j] * id);
+        const float v = roundf(x[j] * id);
+        q[j] = (int8_t) (v == v ? v : 0.0f);
         *sum += q[j];
     }
     return d;

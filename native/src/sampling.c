@@ -44,19 +44,23 @@ uint64_t rwkv_rng_next(struct rwkv_rng * rng) {
 }
 
 double rwkv_rng_uniform(struct rwkv_rng * rng) {
-    return (double) (rwkv_rng_next(rng) >> 11) * 0x1.0p-53;
+    return (double) (rwkv_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0);  /* 2^-53 */
 }
 
 uint64_t rwkv_rng_entropy_seed(const void * salt, uint64_t counter) {
-    struct timespec ts = {0, 0};
-    timespec_get(&ts, TIME_UTC);
     const int on_stack = 0;
-    uint64_t x = (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+    uint64_t x = (uint64_t) time(NULL) * 1000000000ull;
+#ifdef TIME_UTC  /* C11's timespec_get, missing from some MinGW runtimes */
+    struct timespec ts;
+    if (timespec_get(&ts, TIME_UTC)) {
+        x = (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+    }
+#endif
     x ^= (uint64_t) (uintptr_t) salt * 0xff51afd7ed558ccdull;
     x ^= (uint64_t) (uintptr_t) &on_stack * 0xc4ceb9fe1a85ec53ull;
     x ^= (uint64_t) clock() << 40;
     x += counter * 0x9e3779b97f4a7c15ull;
-    uint64_t seed = splitmix64(&x);
+    const uint64_t seed = splitmix64(&x);
     return seed == RWKV_SAMPLING_SEED_RANDOM ? 0 : seed;
 }
 

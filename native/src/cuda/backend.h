@@ -66,6 +66,17 @@ bool rwkv_cuda_weights_upload(const struct rwkv_cuda_weights * host, struct rwkv
                               void ** arena, size_t * arena_bytes, struct rwkv_error * err, bool print);
 void rwkv_cuda_weights_free(struct rwkv_cuda_weights * device, void * arena);
 
+/* gpu.cu: a gpu model (gpu.h) from a host description, which gpu_model.c builds from a loaded
+ * struct rwkv_model. */
+struct rwkv_gpu_model;
+struct rwkv_gpu_model * rwkv_cuda_gpu_model_create(const struct rwkv_cuda_weights * host, struct rwkv_error * err, bool print);
+
+/* Row stride of a matrix on the device: row_bytes rounded up to 16 bytes. */
+size_t rwkv_cuda_row_stride(size_t row_bytes);
+/* n_rows rows of row_bytes bytes, src_stride apart on the host, to dst_stride apart on the device. */
+bool rwkv_cuda_upload_rows(void * dst, size_t dst_stride, const void * src, size_t src_stride, size_t row_bytes,
+                           size_t n_rows, struct rwkv_error * err, bool print);
+
 /* ---- device memory and errors ---- */
 
 /* The CUDA error pending on this thread (launch failures included), as an rwkv error naming `what`. */

@@ -4,7 +4,9 @@
  * T == 1 (decode, memory-bound): a warp per row, each lane reading 16 weights at a time.
  * T > 1 (prefill): 64 rows x 32 tokens per block through shared memory. */
 #include "common.cuh"
+extern "C" {
 #include "tensor_types.h"
+}
 
 /* ---- 16 weights at a time ----
  * A "unit" is 16 weights of a row. Float types: unit u holds k = 16u .. 16u + 15. Quantized
