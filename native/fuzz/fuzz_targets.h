@@ -18,6 +18,8 @@
 int rwkv_fuzz_model_file(const uint8_t * data, size_t size);
 /* World tokenizer with the shipped vocabulary: encode, decode, round trips, small buffers. */
 int rwkv_fuzz_tokenizer(const uint8_t * data, size_t size);
+/* Vocabulary files (rwkv_tokenizer_load), written to a temporary file. */
+int rwkv_fuzz_vocab(const uint8_t * data, size_t size);
 /* State files against the small models of corpus/model_file named in fuzz_state_file.c. */
 int rwkv_fuzz_state_file(const uint8_t * data, size_t size);
 

@@ -1,5 +1,6 @@
 """Writes the fuzzers' seed corpus: tiny valid model files of every architecture and type,
-state files for the state-file target, and text for the tokenizer target.
+state files for the state-file target, text for the tokenizer target and small vocabularies
+for the vocabulary target.
 
     RWKV_CPP_LIBRARY=build/librwkv.so python native/fuzz/make_corpus.py [native/fuzz/corpus]
 
@@ -9,7 +10,7 @@ deterministic for a given library and converter, so rerunning it changes nothing
 
 from __future__ import annotations
 
-import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -78,12 +79,36 @@ def write_texts(out: Path) -> None:
         (out / name).write_bytes(data)
 
 
+def write_vocabs(out: Path) -> None:
+    """Slices of the shipped vocabulary (each kind of literal) and one file of odd escapes."""
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = REPO / "rwkv_cpp" / "data" / "rwkv_vocab_v20230424.txt"
+    lines = [line for line in vocab.read_bytes().split(b"\r\n") if line]
+
+    def write(name: str, chosen: list[bytes], newline: bytes = b"\n") -> None:
+        (out / name).write_bytes(newline.join(chosen) + newline)
+
+    bytes_literals = [line for line in lines if re.match(rb"\d+ b'", line)]
+    non_ascii = [line for line in lines if any(c > 127 for c in line)]
+    double_quoted = [line for line in lines if re.match(rb'\d+ "', line)]
+    write("bytes-and-ascii.txt", lines[:300], b"\r\n")
+    write("bytes-literals.txt", bytes_literals[:40] + bytes_literals[-40:])
+    write("utf8.txt", lines[:256] + non_ascii[::400])
+    write("double-quotes.txt", double_quoted[:30] + lines[-3:])
+    write("escapes.txt", [
+        rb"1 'a' 1", rb"2 'ab' 2", rb"3 'bc' 2", rb"5 r'\d' 2", rb"6 R'\'' 2", rb"7 '\101\7' 2",
+        rb"8 '\u00e9' 2", rb"9 '\U0001F600' 4", rb"10 b'\xff\x00' 2", rb"11 u'x' 1", rb"12 Br'\x' 2",
+        rb"13 '\q' 2", rb"14 '' 0", rb"100 'a' 1",
+    ])
+
+
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "corpus"
     with tempfile.TemporaryDirectory() as work:
         write_model_files(out / "model_file", Path(work))
     write_state_files(out / "model_file", out / "state_file")
     write_texts(out / "tokenizer")
+    write_vocabs(out / "vocab")
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"{sum(1 for f in out.rglob('*') if f.is_file())} files, {total / 1024:.0f} KiB in {out}")
     return 0

@@ -185,17 +185,67 @@ static void time_mix_v4(struct rwkv_context * ctx, const struct rwkv_layer * l, 
     matmul(ctx, &l->att_output, BUF(BUF_WKV), T, BUF(BUF_OUT));
 }
 
+/* ---- the WKV recurrence, heads split across the thread pool ---- */
+
+/* Each thread runs its heads through all T tokens: heads are independent, and a head's
+ * state stays in that thread's cache. Group norm (and v7's bonus term) are per head too. */
+struct wkv_job {
+    struct rwkv_context * ctx;
+    const struct rwkv_layer * l;
+    size_t T;
+    float * kv_state;
+    const float * decay;  /* v5/v6: per token when decay_stride is C */
+    size_t decay_stride;
+    const float * a;      /* v7 */
+    const float * b;
+};
+
+static void wkv_task(void * arg, uint32_t thread_index, uint32_t n_threads) {
+    const struct wkv_job * job = arg;
+    const struct rwkv_context * ctx = job->ctx;
+    const struct rwkv_model * m = ctx->model;
+    const struct rwkv_layer * l = job->l;
+    const size_t H = m->head_count, N = m->head_size, C = m->n_embed;
+    const size_t h0 = H * thread_index / n_threads, h1 = H * (thread_index + 1) / n_threads;
+    if (h0 == h1) {
+        return;
+    }
+    const size_t c0 = h0 * N, n_heads = h1 - h0, width = n_heads * N;
+    float * S = job->kv_state + h0 * N * N;
+    for (size_t t = 0; t < job->T; t++) {
+        const size_t o = t * C + c0;
+        float * out = BUF(BUF_WKV) + o;
+        const float * r = BUF(BUF_R) + o, * k = BUF(BUF_K) + o, * v = BUF(BUF_V) + o;
+        if (m->arch_major == 7) {
+            ctx->kernels->wkv7(n_heads, N, r, BUF(BUF_W) + o, k, v, job->a + o, job->b + o, S, out);
+        } else {
+            ctx->kernels->wkv5(n_heads, N, r, k, v, l->att_time_first + c0, job->decay + t * job->decay_stride + c0, S, out);
+        }
+        rwkv_group_norm(out, l->att_ln_x_weight + c0, l->att_ln_x_bias + c0, width, N, RWKV_GROUP_NORM_EPS, out);
+        if (m->arch_major == 7) {
+            for (size_t h = 0; h < n_heads; h++) {  /* bonus: (r . (k * r_k)) v per head */
+                float dot = 0.0f;
+                for (size_t n = 0; n < N; n++) {
+                    dot += r[h * N + n] * k[h * N + n] * l->att_r_k[c0 + h * N + n];
+                }
+                for (size_t n = 0; n < N; n++) {
+                    out[h * N + n] += dot * v[h * N + n];
+                }
+            }
+        }
+    }
+}
+
+static void run_wkv(struct rwkv_context * ctx, struct wkv_job * job) {
+    rwkv_threadpool_run(ctx->pool, wkv_task, job);
+}
+
 /* v5 and v6 share the recurrence, the group norm, the gate and the output projection. */
 static void wkv5_and_output(struct rwkv_context * ctx, const struct rwkv_layer * l, float * kv_state, size_t T,
                             const float * decay, size_t decay_stride, bool gated) {
-    const struct rwkv_model * m = ctx->model;
-    const size_t C = m->n_embed;
-    for (size_t t = 0; t < T; t++) {
-        float * out = BUF(BUF_WKV) + t * C;
-        rwkv_wkv5(m->head_count, m->head_size, BUF(BUF_R) + t * C, BUF(BUF_K) + t * C, BUF(BUF_V) + t * C,
-                  l->att_time_first, decay + t * decay_stride, kv_state, out);
-        rwkv_group_norm(out, l->att_ln_x_weight, l->att_ln_x_bias, C, m->head_size, RWKV_GROUP_NORM_EPS, out);
-    }
+    const size_t C = ctx->model->n_embed;
+    struct wkv_job job = {.ctx = ctx, .l = l, .T = T, .kv_state = kv_state, .decay = decay, .decay_stride = decay_stride};
+    run_wkv(ctx, &job);
     if (gated) {
         silu_inplace(BUF(BUF_G), T * C);
         multiply_inplace(BUF(BUF_WKV), BUF(BUF_G), T * C);
@@ -329,23 +379,8 @@ static void time_mix_v7(struct rwkv_context * ctx, const struct rwkv_layer * l, 
             b[i] = kk[i] * a[i];
         }
     }
-    float * kv_state = layer_state + 2 * C;
-    for (size_t t = 0; t < T; t++) {
-        const size_t o = t * C;
-        float * out = BUF(BUF_WKV) + o;
-        rwkv_wkv7(H, N, r + o, w + o, k + o, v + o, neg_kk + o, b + o, kv_state, out);
-        rwkv_group_norm(out, l->att_ln_x_weight, l->att_ln_x_bias, C, N, RWKV_GROUP_NORM_EPS, out);
-        for (size_t h = 0; h < H; h++) {  /* bonus: (r . (k * r_k)) v per head */
-            float dot = 0.0f;
-            for (size_t n = 0; n < N; n++) {
-                const size_t c = h * N + n;
-                dot += r[o + c] * k[o + c] * l->att_r_k[c];
-            }
-            for (size_t n = 0; n < N; n++) {
-                out[h * N + n] += dot * v[o + h * N + n];
-            }
-        }
-    }
+    struct wkv_job job = {.ctx = ctx, .l = l, .T = T, .kv_state = layer_state + 2 * C, .a = neg_kk, .b = b};
+    run_wkv(ctx, &job);
     multiply_inplace(BUF(BUF_WKV), g, T * C);
     matmul(ctx, &l->att_output, BUF(BUF_WKV), T, BUF(BUF_OUT));
 }

@@ -25,6 +25,13 @@ struct rwkv_kernels {
      * aligned scratch) and T tokens x_t (x + t * x_stride), each of n floats. */
     void (*gemm_f32)(const float * w, size_t w_stride, size_t n_rows, const float * x, size_t x_stride,
                      size_t T, size_t n, float * y, size_t y_stride);
+    /* The WKV recurrences of v5/v6 and v7 for one token over n_heads heads (see wkv.h; the
+     * pointers start at the first of those heads). */
+    void (*wkv5)(size_t n_heads, size_t N, const float * r, const float * k, const float * v,
+                 const float * u, const float * w, float * S, float * out);
+    void (*wkv7)(size_t n_heads, size_t N, const float * r, const float * w, const float * k, const float * v,
+                 const float * a, const float * b, float * S, float * out);
+
     /* One quantized row against T tokens' activations (x + t * n_blocks): y[t * y_stride]. */
     void (*dot_quant_tokens[RWKV_TYPE_COUNT])(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks,
                                                size_t T, float * y, size_t y_stride);

@@ -1,5 +1,6 @@
 /* kernels_avx2.c: AVX2 + FMA + F16C kernels; compiled with those flags only, picked at run time. */
 #include "kernels.h"
+#include "wkv.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -219,6 +220,66 @@ DEFINE_DOT_QUANT_TOKENS(dot_q5_0_tokens, 22, Q5_0_WEIGHTS, 0)
 DEFINE_DOT_QUANT_TOKENS(dot_q5_1_tokens, 24, Q5_1_WEIGHTS, 1)
 DEFINE_DOT_QUANT_TOKENS(dot_q8_0_tokens, 34, Q8_0_WEIGHTS, 0)
 
+/* ---- WKV recurrences, 8 channels a vector (head sizes that are multiples of 8) ---- */
+
+static void wkv5(size_t n_heads, size_t N, const float * r, const float * k, const float * v,
+                 const float * u, const float * w, float * S, float * out) {
+    if (N % 8 != 0) {
+        rwkv_wkv5(n_heads, N, r, k, v, u, w, S, out);
+        return;
+    }
+    for (size_t h = 0; h < n_heads; h++) {
+        const size_t base = h * N;
+        float * Sh = S + h * N * N;
+        for (size_t j = 0; j < N; j += 8) {
+            _mm256_storeu_ps(out + base + j, _mm256_setzero_ps());
+        }
+        for (size_t i = 0; i < N; i++) {
+            const __m256 ri = _mm256_set1_ps(r[base + i]), ki = _mm256_set1_ps(k[base + i]);
+            const __m256 ui = _mm256_set1_ps(u[base + i]), wi = _mm256_set1_ps(w[base + i]);
+            float * row = Sh + i * N;
+            for (size_t j = 0; j < N; j += 8) {
+                const __m256 kv = _mm256_mul_ps(ki, _mm256_loadu_ps(v + base + j));
+                const __m256 s = _mm256_loadu_ps(row + j);
+                __m256 o = _mm256_loadu_ps(out + base + j);
+                o = _mm256_fmadd_ps(ri, _mm256_fmadd_ps(ui, kv, s), o);
+                _mm256_storeu_ps(out + base + j, o);
+                _mm256_storeu_ps(row + j, _mm256_fmadd_ps(wi, s, kv));
+            }
+        }
+    }
+}
+
+static void wkv7(size_t n_heads, size_t N, const float * r, const float * w, const float * k, const float * v,
+                 const float * a, const float * b, float * S, float * out) {
+    if (N % 8 != 0) {
+        rwkv_wkv7(n_heads, N, r, w, k, v, a, b, S, out);
+        return;
+    }
+    for (size_t h = 0; h < n_heads; h++) {
+        const size_t base = h * N;
+        float * Sh = S + h * N * N;
+        for (size_t i = 0; i < N; i++) {
+            float * row = Sh + i * N;
+            __m256 sa = _mm256_setzero_ps();
+            for (size_t j = 0; j < N; j += 8) {
+                sa = _mm256_fmadd_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(a + base + j), sa);
+            }
+            const __m256 sa_all = _mm256_set1_ps(horizontal_sum(sa));
+            const __m256 vi = _mm256_set1_ps(v[base + i]);
+            __m256 y = _mm256_setzero_ps();
+            for (size_t j = 0; j < N; j += 8) {
+                __m256 s = _mm256_mul_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(w + base + j));
+                s = _mm256_fmadd_ps(sa_all, _mm256_loadu_ps(b + base + j), s);
+                s = _mm256_fmadd_ps(vi, _mm256_loadu_ps(k + base + j), s);
+                _mm256_storeu_ps(row + j, s);
+                y = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + base + j), y);
+            }
+            out[base + i] = horizontal_sum(y);
+        }
+    }
+}
+
 const struct rwkv_kernels rwkv_kernels_avx2 = {
     .name = "avx2",
     .dot_f32 = dot_f32,
@@ -232,6 +293,8 @@ const struct rwkv_kernels rwkv_kernels_avx2 = {
         [RWKV_TYPE_Q8_0] = dot_q8_0,
     },
     .gemm_f32 = gemm_f32,
+    .wkv5 = wkv5,
+    .wkv7 = wkv7,
     .dot_quant_tokens = {
         [RWKV_TYPE_Q4_0] = dot_q4_0_tokens,
         [RWKV_TYPE_Q4_1] = dot_q4_1_tokens,

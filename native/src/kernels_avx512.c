@@ -1,6 +1,7 @@
 /* kernels_avx512.c: AVX-512 (F, BW, VL) + VNNI kernels: 16-lane float dot products and
  * quantized dots with vpdpbusd. Compiled with those flags only, picked at run time. */
 #include "kernels.h"
+#include "wkv.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -199,6 +200,66 @@ DEFINE_DOT_QUANT_TOKENS(dot_q5_0_tokens, 22, Q5_0_WEIGHTS, block_dot_signed, 0)
 DEFINE_DOT_QUANT_TOKENS(dot_q5_1_tokens, 24, Q5_1_WEIGHTS, block_dot_unsigned, 1)
 DEFINE_DOT_QUANT_TOKENS(dot_q8_0_tokens, 34, Q8_0_WEIGHTS, block_dot_signed, 0)
 
+/* ---- WKV recurrences, 16 channels a vector (head sizes that are multiples of 16) ---- */
+
+static void wkv5(size_t n_heads, size_t N, const float * r, const float * k, const float * v,
+                 const float * u, const float * w, float * S, float * out) {
+    if (N % 16 != 0) {
+        rwkv_wkv5(n_heads, N, r, k, v, u, w, S, out);
+        return;
+    }
+    for (size_t h = 0; h < n_heads; h++) {
+        const size_t base = h * N;
+        float * Sh = S + h * N * N;
+        for (size_t j = 0; j < N; j += 16) {
+            _mm512_storeu_ps(out + base + j, _mm512_setzero_ps());
+        }
+        for (size_t i = 0; i < N; i++) {
+            const __m512 ri = _mm512_set1_ps(r[base + i]), ki = _mm512_set1_ps(k[base + i]);
+            const __m512 ui = _mm512_set1_ps(u[base + i]), wi = _mm512_set1_ps(w[base + i]);
+            float * row = Sh + i * N;
+            for (size_t j = 0; j < N; j += 16) {
+                const __m512 kv = _mm512_mul_ps(ki, _mm512_loadu_ps(v + base + j));
+                const __m512 s = _mm512_loadu_ps(row + j);
+                __m512 o = _mm512_loadu_ps(out + base + j);
+                o = _mm512_fmadd_ps(ri, _mm512_fmadd_ps(ui, kv, s), o);
+                _mm512_storeu_ps(out + base + j, o);
+                _mm512_storeu_ps(row + j, _mm512_fmadd_ps(wi, s, kv));
+            }
+        }
+    }
+}
+
+static void wkv7(size_t n_heads, size_t N, const float * r, const float * w, const float * k, const float * v,
+                 const float * a, const float * b, float * S, float * out) {
+    if (N % 16 != 0) {
+        rwkv_wkv7(n_heads, N, r, w, k, v, a, b, S, out);
+        return;
+    }
+    for (size_t h = 0; h < n_heads; h++) {
+        const size_t base = h * N;
+        float * Sh = S + h * N * N;
+        for (size_t i = 0; i < N; i++) {
+            float * row = Sh + i * N;
+            __m512 sa = _mm512_setzero_ps();
+            for (size_t j = 0; j < N; j += 16) {
+                sa = _mm512_fmadd_ps(_mm512_loadu_ps(row + j), _mm512_loadu_ps(a + base + j), sa);
+            }
+            const __m512 sa_all = _mm512_set1_ps(_mm512_reduce_add_ps(sa));
+            const __m512 vi = _mm512_set1_ps(v[base + i]);
+            __m512 y = _mm512_setzero_ps();
+            for (size_t j = 0; j < N; j += 16) {
+                __m512 s = _mm512_mul_ps(_mm512_loadu_ps(row + j), _mm512_loadu_ps(w + base + j));
+                s = _mm512_fmadd_ps(sa_all, _mm512_loadu_ps(b + base + j), s);
+                s = _mm512_fmadd_ps(vi, _mm512_loadu_ps(k + base + j), s);
+                _mm512_storeu_ps(row + j, s);
+                y = _mm512_fmadd_ps(s, _mm512_loadu_ps(r + base + j), y);
+            }
+            out[base + i] = _mm512_reduce_add_ps(y);
+        }
+    }
+}
+
 const struct rwkv_kernels rwkv_kernels_avx512 = {
     .name = "avx512",
     .dot_f32 = dot_f32,
@@ -212,6 +273,8 @@ const struct rwkv_kernels rwkv_kernels_avx512 = {
         [RWKV_TYPE_Q8_0] = dot_q8_0,
     },
     .gemm_f32 = gemm_f32,
+    .wkv5 = wkv5,
+    .wkv7 = wkv7,
     .dot_quant_tokens = {
         [RWKV_TYPE_Q4_0] = dot_q4_0_tokens,
         [RWKV_TYPE_Q4_1] = dot_q4_1_tokens,

@@ -1,6 +1,7 @@
 /* kernels_neon.c: AArch64 NEON kernels (fp16 widened with FCVTL, explicit FMA); compiled only for
  * aarch64 (Linux, macOS, Windows on ARM), with gcc or clang: ACLE intrinsics only. */
 #include "kernels.h"
+#include "wkv.h"
 
 #include <string.h>
 
@@ -95,6 +96,8 @@ const struct rwkv_kernels rwkv_kernels_neon = {
         [RWKV_TYPE_Q8_0] = rwkv_dot_q8_0_scalar,
     },
     .gemm_f32 = gemm_f32,
+    .wkv5 = rwkv_wkv5,
+    .wkv7 = rwkv_wkv7,
     .dot_quant_tokens = {
         [RWKV_TYPE_Q4_0] = dot_q4_0_tokens,
         [RWKV_TYPE_Q4_1] = dot_q4_1_tokens,

@@ -1,5 +1,6 @@
 /* kernels_scalar.c: portable reference kernels, the truth the SIMD variants are tested against. */
 #include "kernels.h"
+#include "wkv.h"
 
 #include <string.h>
 
@@ -164,6 +165,8 @@ const struct rwkv_kernels rwkv_kernels_scalar = {
         [RWKV_TYPE_Q8_0] = rwkv_dot_q8_0_scalar,
     },
     .gemm_f32 = gemm_f32,
+    .wkv5 = rwkv_wkv5,
+    .wkv7 = rwkv_wkv7,
     .dot_quant_tokens = {
         [RWKV_TYPE_Q4_0] = dot_q4_0_tokens,
         [RWKV_TYPE_Q4_1] = dot_q4_1_tokens,

@@ -766,7 +766,7 @@ bool rwkv_tokenizer_decode(const struct rwkv_tokenizer * tokenizer, const uint32
         if (span.n_bytes <= RWKV_TOKENIZER_BYTES_PAD && total <= capacity && capacity - total >= RWKV_TOKENIZER_BYTES_PAD) {
             /* One fixed-size move (the token bytes are padded); the excess is overwritten next. */
             memcpy(dst + total, bytes + span.offset, RWKV_TOKENIZER_BYTES_PAD);
-        } else if (total <= capacity && span.n_bytes <= capacity - total) {
+        } else if (span.n_bytes > 0 && total <= capacity && span.n_bytes <= capacity - total) {  /* out may be NULL */
             memcpy(dst + total, bytes + span.offset, span.n_bytes);
         }
         total += span.n_bytes;

@@ -69,6 +69,7 @@ int main(int argc, char ** argv) {
         {"model_file", rwkv_fuzz_model_file},
         {"tokenizer", rwkv_fuzz_tokenizer},
         {"state_file", rwkv_fuzz_state_file},
+        {"vocab", rwkv_fuzz_vocab},
     };
     for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
         char dir[4096];

@@ -6,6 +6,7 @@
  * the hardware conversion (F16C, or NEON's FCVTN on AArch64). */
 #include <float.h>
 #include "kernels.h"
+#include "wkv.h"
 #include "quant.h"
 #include "test_util.h"
 
@@ -424,6 +425,50 @@ static void test_table_sequence(const struct rwkv_kernels * k) {
         test_failure_count == before ? ": ok" : ": FAILED");
 }
 
+/* The WKV recurrences of a table against the scalar reference in wkv.c over several tokens,
+ * head sizes 8, 16, 64 and 12 (not a multiple of any vector width: the fallback path). */
+static void test_table_wkv(const struct rwkv_kernels * k) {
+    enum { H = 3, HEAD_MAX = 64, STEPS = 6 };
+    static const size_t SIZES[] = {8, 12, 16, 64};
+    const int before = test_failure_count;
+    for (size_t s = 0; s < sizeof(SIZES) / sizeof(SIZES[0]); s++) {
+        const size_t N = SIZES[s], C = H * N;
+        static float r[H * HEAD_MAX], kk[H * HEAD_MAX], v[H * HEAD_MAX], u[H * HEAD_MAX], w[H * HEAD_MAX], a[H * HEAD_MAX], b[H * HEAD_MAX];
+        static float S_ref[H * HEAD_MAX * HEAD_MAX], S[H * HEAD_MAX * HEAD_MAX], out_ref[H * HEAD_MAX], out[H * HEAD_MAX];
+        for (int version = 5; version <= 7; version += 2) {
+            memset(S_ref, 0, sizeof(S_ref));
+            memset(S, 0, sizeof(S));
+            for (int step = 0; step < STEPS; step++) {
+                for (size_t i = 0; i < C; i++) {
+                    r[i] = tw_uniform(-1.0f, 1.0f);
+                    kk[i] = tw_uniform(-1.0f, 1.0f);
+                    v[i] = tw_uniform(-2.0f, 2.0f);
+                    u[i] = tw_uniform(0.0f, 1.0f);
+                    w[i] = tw_uniform(0.5f, 1.0f);
+                    a[i] = tw_uniform(-0.3f, 0.0f);
+                    b[i] = tw_uniform(0.0f, 0.3f);
+                }
+                if (version == 5) {
+                    rwkv_wkv5(H, N, r, kk, v, u, w, S_ref, out_ref);
+                    k->wkv5(H, N, r, kk, v, u, w, S, out);
+                } else {
+                    rwkv_wkv7(H, N, r, w, kk, v, a, b, S_ref, out_ref);
+                    k->wkv7(H, N, r, w, kk, v, a, b, S, out);
+                }
+                for (size_t i = 0; i < C; i++) {
+                    CHECK_MSG(fabsf(out[i] - out_ref[i]) <= 1e-4f * (1.0f + fabsf(out_ref[i])),
+                              "%s wkv%d N %zu step %d out[%zu]: %g vs %g", k->name, version, N, step, i, out[i], out_ref[i]);
+                }
+                for (size_t i = 0; i < H * N * N; i++) {
+                    CHECK_MSG(fabsf(S[i] - S_ref[i]) <= 1e-4f * (1.0f + fabsf(S_ref[i])),
+                              "%s wkv%d N %zu step %d S[%zu]: %g vs %g", k->name, version, N, step, i, S[i], S_ref[i]);
+                }
+            }
+        }
+    }
+    printf("  %s: wkv5 / wkv7 against the scalar recurrences: %s\n", k->name, test_failure_count == before ? "ok" : "FAILED");
+}
+
 int main(void) {
     printf("fp16 conversions\n");
     test_f16_to_f32_scalar();
@@ -446,6 +491,7 @@ int main(void) {
         test_table_dots(&rwkv_kernels_avx2, &rwkv_kernels_scalar);
         test_table_f16_to_f32(&rwkv_kernels_avx2);
         test_table_sequence(&rwkv_kernels_avx2);
+        test_table_wkv(&rwkv_kernels_avx2);
     } else {
         printf("  avx2: skipped, this CPU lacks AVX2, FMA or F16C\n");
     }
@@ -455,6 +501,7 @@ int main(void) {
         test_table_dots(&rwkv_kernels_avx512, &rwkv_kernels_scalar);
         test_table_f16_to_f32(&rwkv_kernels_avx512);
         test_table_sequence(&rwkv_kernels_avx512);
+        test_table_wkv(&rwkv_kernels_avx512);
     } else {
         printf("  avx512: skipped, this CPU lacks AVX-512 F/BW/VL/VNNI\n");
     }
@@ -467,6 +514,7 @@ int main(void) {
     test_table_dots(&rwkv_kernels_neon, &rwkv_kernels_scalar);
     test_table_f16_to_f32(&rwkv_kernels_neon);
     test_table_sequence(&rwkv_kernels_neon);
+    test_table_wkv(&rwkv_kernels_neon);
 #else
     printf("  neon: not compiled in on this platform\n");
 #endif
