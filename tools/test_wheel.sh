@@ -82,7 +82,11 @@ model="$fixtures/tiny-rwkv-5v2-730K-FP16.bin"
 [ -f "$model" ] || model="$work/random-v7-fp16.bin"
 
 step "this machine's CPU"
-"$venv_python" "$work/logits.py" "$model" "$work/native.npy" | sed 's/^/  /'
+info="$("$venv_python" "$work/logits.py" "$model" "$work/native.npy")"
+echo "  $info"
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && grep -qw f16c /proc/cpuinfo; then
+    [[ "$info" != *"kernels = scalar"* ]] || fail "this CPU has AVX2, FMA and F16C but the library picked the scalar kernels"
+fi
 qemu="$(command -v qemu-x86_64 || command -v qemu-x86_64-static || true)"
 if [ "$(uname -m)" = x86_64 ] && [ -n "$qemu" ]; then
     step "an x86-64 CPU without AVX (qemu-x86_64 -cpu Westmere)"

@@ -94,6 +94,10 @@ static bool check_eval_args(struct rwkv_context * ctx, const uint32_t * tokens, 
     if (n_tokens == 0) {
         return rwkv_fail(&ctx->error, ctx->print_errors, RWKV_ERROR_ARGS, "sequence_len is 0: nothing to evaluate");
     }
+    if (n_tokens > PTRDIFF_MAX / sizeof(uint32_t)) {  /* no array is that long: a negative count cast to size_t */
+        return rwkv_fail(&ctx->error, ctx->print_errors, RWKV_ERROR_ARGS,
+            "sequence_len %zu is larger than any array (a negative count?)", n_tokens);
+    }
     if (!tokens) {
         return rwkv_fail(&ctx->error, ctx->print_errors, RWKV_ERROR_ARGS, "tokens is NULL but sequence_len is %zu", n_tokens);
     }
@@ -137,6 +141,10 @@ bool rwkv_eval_sequence_all_logits(struct rwkv_context * ctx, const uint32_t * t
     }
     if (!logits_out) {
         return rwkv_fail(&ctx->error, ctx->print_errors, RWKV_ERROR_ARGS, "rwkv_eval_sequence_all_logits: logits_out is NULL");
+    }
+    if (sequence_len > PTRDIFF_MAX / sizeof(float) / ctx->model->n_vocab) {  /* before the tokens are read */
+        return rwkv_fail(&ctx->error, ctx->print_errors, RWKV_ERROR_ARGS,
+            "rwkv_eval_sequence_all_logits: %zu x %zu logits are larger than any array", sequence_len, ctx->model->n_vocab);
     }
     if (!check_eval_args(ctx, tokens, sequence_len)) {
         return false;

@@ -3,6 +3,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,21 +12,40 @@ struct cpu_features {
     bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, neon;
 };
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <cpuid.h>
+
+/* XCR0: which register states the OS saves. AVX needs YMM (bits 1-2), AVX-512 also the opmask
+ * and ZMM states (bits 5-7). */
+static uint64_t read_xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t) hi << 32) | lo;
+}
+#endif
+
 static struct cpu_features probe(void) {
     struct cpu_features f = {0};
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-    __builtin_cpu_init();
-    f.avx2 = __builtin_cpu_supports("avx2");
-    f.fma = __builtin_cpu_supports("fma");
-    f.avx512f = __builtin_cpu_supports("avx512f");
-    f.avx512bw = __builtin_cpu_supports("avx512bw");
-    f.avx512vl = __builtin_cpu_supports("avx512vl");
-    f.avx512vnni = __builtin_cpu_supports("avx512vnni");
-    /* Older gcc has no "f16c" name for __builtin_cpu_supports: read CPUID leaf 1, ECX bit 29. */
-    {
-        unsigned int eax = 1, ebx = 0, ecx = 0, edx = 0;
-        __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
-        f.f16c = (ecx >> 29) & 1;
+    /* CPUID and XGETBV read directly: __builtin_cpu_supports needs the CPU model that libgcc
+     * or compiler-rt fills in at startup, and some toolchains (zig cc) leave it empty, which
+     * silently gave the scalar kernels. */
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
+        return f;
+    }
+    const bool osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1;
+    const uint64_t xcr0 = osxsave ? read_xcr0() : 0;
+    const bool ymm = avx && (xcr0 & 0x06) == 0x06;
+    const bool zmm = ymm && (xcr0 & 0xe0) == 0xe0;
+    f.fma = ymm && ((ecx >> 12) & 1);
+    f.f16c = ymm && ((ecx >> 29) & 1);
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+        f.avx2 = ymm && ((ebx >> 5) & 1);
+        f.avx512f = zmm && ((ebx >> 16) & 1);
+        f.avx512bw = zmm && ((ebx >> 30) & 1);
+        f.avx512vl = zmm && ((ebx >> 31) & 1);
+        f.avx512vnni = zmm && ((ecx >> 11) & 1);
     }
 #elif defined(__aarch64__) || defined(_M_ARM64)
     f.neon = true;

@@ -10,6 +10,28 @@
 #if defined(_WIN32)
 #include <windows.h>
 
+/* The last Windows error in the words strerror uses on POSIX ("No such file or directory"), so
+ * a message reads the same on every platform; other codes by number. */
+static const char * last_error_text(char * buf, size_t size) {
+    const DWORD code = GetLastError();
+    switch (code) {
+        case ERROR_FILE_NOT_FOUND:
+        case ERROR_PATH_NOT_FOUND:
+        case ERROR_INVALID_NAME:
+            return strerror(ENOENT);
+        case ERROR_ACCESS_DENIED:
+        case ERROR_SHARING_VIOLATION:
+        case ERROR_LOCK_VIOLATION:
+            return strerror(EACCES);
+        case ERROR_NOT_ENOUGH_MEMORY:
+        case ERROR_OUTOFMEMORY:
+            return strerror(ENOMEM);
+        default:
+            snprintf(buf, size, "Windows error %lu", (unsigned long) code);
+            return buf;
+    }
+}
+
 bool rwkv_map_file(const char * path, struct rwkv_mapped_file * out, struct rwkv_error * err, bool print) {
     memset(out, 0, sizeof(*out));
     /* A directory would fail below with a bare "access denied": name the cause, as on POSIX. */
@@ -17,9 +39,10 @@ bool rwkv_map_file(const char * path, struct rwkv_mapped_file * out, struct rwkv
     if (attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_DIRECTORY)) {
         return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "%s is not a regular file", path);
     }
+    char why[32];
     HANDLE file = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
     if (file == INVALID_HANDLE_VALUE) {
-        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "cannot open model file %s (Windows error %lu)", path, (unsigned long) GetLastError());
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "cannot open model file %s: %s", path, last_error_text(why, sizeof(why)));
     }
     /* Devices (NUL, CON, COM1) and pipes are no model files. */
     if (GetFileType(file) != FILE_TYPE_DISK) {
@@ -39,12 +62,12 @@ bool rwkv_map_file(const char * path, struct rwkv_mapped_file * out, struct rwkv
     HANDLE mapping = CreateFileMappingA(file, NULL, PAGE_READONLY, 0, 0, NULL);
     CloseHandle(file);
     if (mapping == NULL) {
-        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_READ, "cannot map %s (Windows error %lu)", path, (unsigned long) GetLastError());
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_READ, "cannot map %s: %s", path, last_error_text(why, sizeof(why)));
     }
     void * view = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
     if (view == NULL) {
         CloseHandle(mapping);
-        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_READ, "cannot map %s (Windows error %lu)", path, (unsigned long) GetLastError());
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_READ, "cannot map %s: %s", path, last_error_text(why, sizeof(why)));
     }
     out->data = view;
     out->handle = mapping;
@@ -89,9 +112,10 @@ FILE * rwkv_create_temp_file(const char * dest, char * temp_path, size_t temp_pa
 
 bool rwkv_replace_file(const char * temp, const char * dest, struct rwkv_error * err, bool print) {
     if (!MoveFileExA(temp, dest, MOVEFILE_REPLACE_EXISTING)) {
-        unsigned long code = (unsigned long) GetLastError();
+        char why[32];
+        const char * cause = last_error_text(why, sizeof(why));
         remove(temp);
-        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_WRITE, "cannot move the output to %s (Windows error %lu)", dest, code);
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_WRITE, "cannot move the output to %s: %s", dest, cause);
     }
     return true;
 }

@@ -264,6 +264,9 @@ bool rwkv_sampler_set_logit_bias(struct rwkv_sampler * s, const uint32_t * token
     if (n > 0 && (!tokens || !biases)) {
         return rwkv_fail(&s->error, s->print_errors, RWKV_ERROR_ARGS, "logit bias: tokens or biases is NULL but n is %zu", n);
     }
+    if (n > PTRDIFF_MAX / sizeof(float)) {  /* no array is that long: a negative count cast to size_t */
+        return rwkv_fail(&s->error, s->print_errors, RWKV_ERROR_ARGS, "logit bias: n %zu is larger than any array", n);
+    }
     /* Everything is checked before the old table is touched. */
     for (size_t i = 0; i < n; i++) {
         if (tokens[i] >= s->n_vocab) {

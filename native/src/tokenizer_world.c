@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "errors.h"
 #include "rwkv.h"
@@ -25,6 +26,12 @@
 /* ---- reading the file ---- */
 
 static bool read_whole_file(const char * path, uint8_t ** out, size_t * out_n_bytes, struct rwkv_error * err, bool print) {
+    /* Opening a FIFO would wait for a writer forever, a directory fails only at the first read:
+     * refuse both first, with the message the model loader gives. */
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG) {
+        return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "vocabulary file %s is not a regular file", path);
+    }
     FILE * file = fopen(path, "rb");
     if (!file) {
         return rwkv_fail(err, print, RWKV_ERROR_FILE | RWKV_ERROR_FILE_OPEN, "cannot open vocabulary file %s: %s", path, strerror(errno));
@@ -703,6 +710,10 @@ bool rwkv_tokenizer_encode(const struct rwkv_tokenizer * tokenizer, const char *
         return rwkv_fail(err, print, RWKV_ERROR_ARGS, "rwkv_tokenizer_encode: %s is NULL",
             !tokenizer ? "tokenizer" : !n_tokens ? "n_tokens" : !text ? "text" : "tokens");
     }
+    if (n_bytes > PTRDIFF_MAX || capacity > PTRDIFF_MAX / sizeof(uint32_t)) {  /* a negative count cast to size_t */
+        return rwkv_fail(err, print, RWKV_ERROR_ARGS, "rwkv_tokenizer_encode: %s %zu is larger than any array",
+            n_bytes > PTRDIFF_MAX ? "n_bytes" : "capacity", n_bytes > PTRDIFF_MAX ? n_bytes : capacity);
+    }
     const uint8_t * src = (const uint8_t *) text;
     const struct rwkv_trie_cell * cells = tokenizer->cells;
     size_t count = 0;
@@ -749,6 +760,10 @@ bool rwkv_tokenizer_decode(const struct rwkv_tokenizer * tokenizer, const uint32
     if (!tokenizer || !n_bytes || (!tokens && n_tokens > 0) || (!out && capacity > 0)) {
         return rwkv_fail(err, print, RWKV_ERROR_ARGS, "rwkv_tokenizer_decode: %s is NULL",
             !tokenizer ? "tokenizer" : !n_bytes ? "n_bytes" : !tokens ? "tokens" : "out");
+    }
+    if (n_tokens > PTRDIFF_MAX / sizeof(uint32_t) || capacity > PTRDIFF_MAX) {  /* a negative count cast to size_t */
+        return rwkv_fail(err, print, RWKV_ERROR_ARGS, "rwkv_tokenizer_decode: %s %zu is larger than any array",
+            capacity > PTRDIFF_MAX ? "capacity" : "n_tokens", capacity > PTRDIFF_MAX ? capacity : n_tokens);
     }
     const struct rwkv_token_span * spans = tokenizer->spans;
     const uint8_t * bytes = tokenizer->bytes;

@@ -25,7 +25,17 @@ extern "C" bool rwkv_gpu_available(char * why, size_t why_size) {
     cudaError_t status = cudaGetDeviceCount(&count);
     if (status != cudaSuccess || count == 0) {
         cudaGetLastError();
-        snprintf(why, why_size, "no usable CUDA device: %s", status != cudaSuccess ? cudaGetErrorString(status) : "none found");
+        int driver = 0, runtime = 0;
+        cudaDriverGetVersion(&driver);
+        cudaRuntimeGetVersion(&runtime);
+        if (driver == 0) {
+            snprintf(why, why_size, "no NVIDIA driver found (libcuda.so.1 / nvcuda.dll cannot be loaded)");
+        } else if (driver < runtime) {
+            snprintf(why, why_size, "the NVIDIA driver supports CUDA %d.%d, older than the CUDA %d.%d this build needs",
+                     driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+        } else {
+            snprintf(why, why_size, "no usable CUDA device: %s", status != cudaSuccess ? cudaGetErrorString(status) : "none found");
+        }
         return false;
     }
     int device = 0;

@@ -58,7 +58,8 @@ __device__ __forceinline__ void load_unit(const uint8_t * row, size_t u, float w
             const uint32_t words[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
             for (int j = 0; j < 4; j++) {
-                const __half2 h = *(const __half2 *) &words[j];
+                __half2 h;
+                memcpy(&h, &words[j], sizeof(h));
                 const float2 f = __half22float2(h);
                 w[8 * i + 2 * j] = f.x;
                 w[8 * i + 2 * j + 1] = f.y;
