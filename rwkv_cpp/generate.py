@@ -8,6 +8,7 @@ from typing import Iterator, List, Optional, Sequence, Union
 import numpy as np
 
 from .errors import InvalidArgumentError
+from .model import _float_pointer
 from .sampling import Sampler, SamplingParams
 from .tokenizers import AnyTokenizer, StreamDecoder
 
@@ -42,6 +43,8 @@ class TextStream:
         prompt_tokens = list(prompt) if not isinstance(prompt, (str, bytes)) else tokenizer.encode(prompt)
         if not prompt_tokens and state is None:
             raise InvalidArgumentError("an empty prompt needs a state to continue from")
+        if state is not None:
+            _float_pointer(state, "state", model.state_len, writable=False)  # Model.eval's checks: no silent conversion
         self.state = model.init_state() if state is None else np.array(state, dtype=np.float32, copy=True)
         self._logits = np.empty(model.n_vocab, dtype=np.float32)
         self._has_logits = False

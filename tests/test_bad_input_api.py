@@ -230,11 +230,10 @@ WRITE_IN_SMALL_DISK = textwrap.dedent("""
     with open(dest, "wb") as f:
         f.write(b"previous")
     if job == "save_state":  # fill the disk first: the state's few KiB no longer fit
-        with open(os.path.join(disk, "filler"), "wb") as f:
+        with open(os.path.join(disk, "filler"), "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"x" * 4096)
-                    f.flush()
             except OSError:
                 pass
     try:
