@@ -58,6 +58,8 @@ size_t rwkv_gpu_model_bytes(const struct rwkv_gpu_model * gpu_model);
 struct rwkv_gpu_context * rwkv_gpu_context_create(struct rwkv_gpu_model * gpu_model, struct rwkv_error * err, bool print);
 /* NULL does nothing. */
 void rwkv_gpu_context_free(struct rwkv_gpu_context * gpu_context);
+/* The gpu model a context works on (for rwkv_clone_context: a new context on the same weights). */
+struct rwkv_gpu_model * rwkv_gpu_context_model(const struct rwkv_gpu_context * gpu_context);
 
 /* The offloaded layers' part of a flat host state (the first layer_count x state_len / n_layer
  * floats, rwkv.cpp's layout) to the device and back. Between the two the device copy is the one

@@ -229,6 +229,10 @@ extern "C" void rwkv_gpu_context_free(struct rwkv_gpu_context * ctx) {
     free(ctx);
 }
 
+extern "C" struct rwkv_gpu_model * rwkv_gpu_context_model(const struct rwkv_gpu_context * ctx) {
+    return ctx->model;
+}
+
 /* ---- state ---- */
 
 static size_t state_bytes(const struct rwkv_gpu_context * ctx) {

@@ -51,6 +51,10 @@ struct rwkv_gpu_context * rwkv_gpu_context_create(struct rwkv_gpu_model * gpu_mo
 void rwkv_gpu_context_free(struct rwkv_gpu_context * gpu_context) {
 }
 
+struct rwkv_gpu_model * rwkv_gpu_context_model(const struct rwkv_gpu_context * gpu_context) {
+    return NULL;
+}
+
 bool rwkv_gpu_state_upload(struct rwkv_gpu_context * gpu_context, const float * state, struct rwkv_error * err, bool print) {
     return fail_no_cuda(err, print);
 }
