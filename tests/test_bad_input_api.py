@@ -259,11 +259,14 @@ def run_with_small_disk(tmp_path: Path, job: str, source: Path) -> dict:
         pytest.skip("needs Linux and unshare(1) for a small tmpfs")
     disk = tmp_path / "disk"
     disk.mkdir()
-    shell = 'mount -t tmpfs -o size=200k tmpfs "$1" || exit 77; shift; exec "$@"'
+    # A sanitizer runtime preloaded into this Python (tools/sanitize.sh) goes to the inner Python
+    # only: ThreadSanitizer's crashes sh.
+    shell = 'mount -t tmpfs -o size=200k tmpfs "$1" || exit 77; shift; LD_PRELOAD="$INNER_PRELOAD" exec "$@"'
     command = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", shell, "sh", str(disk),
                sys.executable, "-c", WRITE_IN_SMALL_DISK, job, str(source), str(disk)]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    env = {name: value for name, value in os.environ.items() if name != "LD_PRELOAD"}
+    env.update(PYTHONPATH=str(REPO), INNER_PRELOAD=os.environ.get("LD_PRELOAD", ""))
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     if proc.returncode == 77 or (proc.returncode != 0 and proc.stderr.startswith("unshare:")):
         pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stderr

@@ -32,8 +32,9 @@ static void describe_layer(const struct rwkv_layer * l, struct rwkv_cuda_layer *
 
 struct rwkv_gpu_model * rwkv_gpu_model_create(const struct rwkv_model * model, uint32_t n_layers,
                                               struct rwkv_error * err, bool print) {
-    if (n_layers == 0) {
-        rwkv_fail(err, print, RWKV_ERROR_ARGS, "rwkv_gpu_model_create: 0 layers to offload");
+    if (n_layers == 0 || model->n_layer == 0) {
+        rwkv_fail(err, print, RWKV_ERROR_ARGS, "rwkv_gpu_model_create: nothing to offload (%u layers asked, the model has %zu)",
+                  n_layers, model->n_layer);
         return NULL;
     }
     struct rwkv_cuda_weights host = {0};
