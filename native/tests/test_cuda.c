@@ -198,7 +198,6 @@ static void check_matmul(struct test_matrix * m, size_t row_begin, size_t n_rows
     rwkv_cuda_matmul(NULL, &m->device, row_begin, n_rows, dx, x_stride, T, dy, y_stride, e);
     die_on_cuda_error(rwkv_cuda_check("matmul launch", &cuda_error, true));
     float * y = host_copy(dy, T * y_stride);
-    double worst = 0;
     int bad = 0;
     for (size_t t = 0; t < T; t++) {
         for (size_t r = 0; r < y_stride; r++) {
@@ -219,7 +218,6 @@ static void check_matmul(struct test_matrix * m, size_t row_begin, size_t n_rows
             const double want = apply_epilogue(kind, acc, y0[i], aux[t * aux_stride + r], &slope);
             const double bound = slope * MATMUL_ROUNDING(m->n_in) * magnitude + ELEMENTWISE_BOUND * fmax(1, fabs(want));
             const double diff = fabs(y[i] - want);
-            worst = fmax(worst, diff / bound);
             if (!(diff <= bound) && bad++ < 3) {
                 CHECK_MSG(false, "%s %zux%zu rows %zu+%zu T %zu %s: token %zu row %zu: %.9g, want %.9g (bound %.3g)",
                           rwkv_type_name(m->type), m->n_out, m->n_in, row_begin, n_rows, T, epilogue_name(kind),
