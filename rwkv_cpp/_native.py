@@ -129,6 +129,17 @@ bool rwkv_tokenizer_encode(const struct rwkv_tokenizer * tokenizer, const char *
                            uint32_t * tokens, size_t capacity, size_t * n_tokens);
 bool rwkv_tokenizer_decode(const struct rwkv_tokenizer * tokenizer, const uint32_t * tokens, size_t n_tokens,
                            char * out, size_t capacity, size_t * n_bytes);
+
+struct rwkv_gpu_info {
+    char name[256];
+    uint32_t compute_major, compute_minor;
+    uint32_t sm_count;
+    double clock_ghz;
+    uint64_t memory_bytes;
+    double memory_bandwidth_gbs;
+    double fp32_tflops;
+};
+bool rwkv_get_gpu_info(struct rwkv_gpu_info * info);
 """
 
 ENV_VAR = "RWKV_CPP_LIBRARY"

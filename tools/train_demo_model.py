@@ -1,8 +1,8 @@
 """Trains the demo model shipped as rwkv_cpp/data/demo-shakespeare.bin: a small byte-level
-RWKV-7 ("x070") on Shakespeare's plays, on the CPU, in about half an hour.
+RWKV-7 ("x070") on Shakespeare's plays, on the CPU, in about 40 minutes on two cores.
 
-    python tools/train_demo_model.py                       # download data, train, export
-    python tools/train_demo_model.py --data DIR            # DIR holds the sdist or its texts/
+    python tools/train_demo_model.py --out-dir demo-model --install --report
+    python tools/train_demo_model.py --data DIR ...        # DIR holds the sdist or its texts/
 
 The model is written in torch with RWKV-LM's parameter names and shapes and the exact
 forward computation of BlinkDL's reference (`rwkv` package, `RWKV_x070`): layer norm of
@@ -18,7 +18,9 @@ speech. Three whole plays (HELD_OUT_PLAYS) are held out for evaluation.
 
 Outputs in --out-dir: demo-shakespeare.pth (RWKV-LM layout, float32), train_log.json,
 and the converted files demo-shakespeare-FP32.bin / -FP16.bin; --install copies the FP16
-file to rwkv_cpp/data/.
+file to rwkv_cpp/data/; --report compares the reference package with rwkv_cpp on the
+FP32 file, measures held-out perplexity for FP32, FP16 and the quantized types, and
+samples from "ROMEO:" (report.json). rwkv_cpp/data/README.md records the results.
 """
 
 from __future__ import annotations
@@ -569,6 +571,8 @@ def main() -> None:
                         help="after export: reference-vs-engine logits, perplexity per file type, a sample")
     parser.add_argument("--check-wkv", action="store_true", help="check the chunked WKV and exit")
     args = parser.parse_args()
+    if not 1 <= args.chunk <= 16:
+        parser.error("--chunk must be 1..16: longer chunks overflow the factored decays in float32")
     if args.check_wkv:
         check_wkv()
         return

@@ -342,6 +342,21 @@ RWKV_API bool rwkv_tokenizer_encode(const struct rwkv_tokenizer * tokenizer, con
 RWKV_API bool rwkv_tokenizer_decode(const struct rwkv_tokenizer * tokenizer, const uint32_t * tokens, size_t n_tokens,
                                     char * out, size_t capacity, size_t * n_bytes);
 
+/* The GPU this library offloads to and its peaks, for benchmarks. False without one: the
+ * reason ("rwkv_cpp was built without CUDA", "no NVIDIA driver found", ...) is then in
+ * rwkv_get_last_error_message(NULL), and the flags stay clear unless info is NULL. Fields are
+ * only ever appended. */
+struct rwkv_gpu_info {
+    char name[256];
+    uint32_t compute_major, compute_minor;  /* compute capability, 9.0 for an H100 */
+    uint32_t sm_count;
+    double clock_ghz;                       /* peak SM clock */
+    uint64_t memory_bytes;
+    double memory_bandwidth_gbs;            /* memory clock x 2 x bus width / 8 */
+    double fp32_tflops;                     /* SMs x clock x FP32 lanes per SM x 2 */
+};
+RWKV_API bool rwkv_get_gpu_info(struct rwkv_gpu_info * info);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,7 @@
 #include "cpu_features.h"
 #include "errors.h"
 #include "eval.h"
+#include "gpu.h"
 #include "model.h"
 #include "quantize.h"
 #include "state_file.h"
@@ -55,8 +56,12 @@ struct rwkv_context * rwkv_init_from_file(const char * model_file_path, uint32_t
     }
     struct rwkv_context * ctx = rwkv_context_create(model, n_threads, err, print);
     rwkv_model_release(model);  /* the context holds its own reference */
-    if (ctx && n_gpu_layers > 0) {
-        rwkv_gpu_offload_layers(ctx, n_gpu_layers);
+    /* No GPU is a notice (rwkv_gpu_offload_layers); a GPU that cannot take the layers (out of
+     * device memory, say) fails the load rather than quietly running on the CPU. */
+    if (ctx && n_gpu_layers > 0 && !rwkv_gpu_offload_layers(ctx, n_gpu_layers)) {
+        *err = ctx->error;
+        rwkv_context_free(ctx);
+        return NULL;
     }
     return ctx;
 }
@@ -67,8 +72,16 @@ struct rwkv_context * rwkv_clone_context(struct rwkv_context * ctx, uint32_t n_t
         return NULL;
     }
     struct rwkv_context * clone = rwkv_context_create(ctx->model, n_threads, &ctx->error, ctx->print_errors);
-    if (clone) {
-        clone->print_errors = ctx->print_errors;
+    if (!clone) {
+        return NULL;
+    }
+    clone->print_errors = ctx->print_errors;
+    if (ctx->gpu) {  /* its own stream and scratch on the same device weights */
+        clone->gpu = rwkv_gpu_context_create(rwkv_gpu_context_model(ctx->gpu), &ctx->error, ctx->print_errors);
+        if (!clone->gpu) {
+            rwkv_context_free(clone);
+            return NULL;
+        }
         clone->gpu_layer_count = ctx->gpu_layer_count;
     }
     return clone;
@@ -81,10 +94,51 @@ bool rwkv_gpu_offload_layers(struct rwkv_context * ctx, uint32_t n_layers) {
     if (n_layers == 0) {
         return true;
     }
-    /* No GPU backend in this build: everything stays on the CPU, as llama.cpp does. This is
-     * a notice, not a failure: the flags stay clear. */
-    snprintf(ctx->error.message, sizeof(ctx->error.message),
-        "%u GPU layers requested, but this build of rwkv_cpp has no GPU support: all layers run on the CPU", n_layers);
+    char why[RWKV_ERROR_MESSAGE_SIZE / 2];
+    if (!rwkv_gpu_available(why, sizeof(why))) {
+        /* A notice, not a failure (as llama.cpp): the flags stay clear, everything runs on the CPU. */
+        snprintf(ctx->error.message, sizeof(ctx->error.message),
+            "%u GPU layers requested, but there is no GPU support here (%s): all layers run on the CPU", n_layers, why);
+        return true;
+    }
+    struct rwkv_gpu_model * gpu_model = rwkv_gpu_model_create(ctx->model, n_layers, &ctx->error, ctx->print_errors);
+    if (!gpu_model) {
+        return false;
+    }
+    struct rwkv_gpu_context * gpu = rwkv_gpu_context_create(gpu_model, &ctx->error, ctx->print_errors);
+    rwkv_gpu_model_release(gpu_model);  /* the gpu context holds it */
+    if (!gpu) {
+        return false;
+    }
+    rwkv_gpu_context_free(ctx->gpu);  /* a second call replaces the first */
+    ctx->gpu = gpu;
+    const size_t n_layer = ctx->model->n_layer;
+    ctx->gpu_layer_count = n_layers > n_layer ? (uint32_t) (n_layer + 1) : n_layers;  /* + 1: the head */
+    return true;
+}
+
+bool rwkv_get_gpu_info(struct rwkv_gpu_info * info) {
+    struct rwkv_error * err = rwkv_thread_error();
+    rwkv_error_clear(err);
+    if (!info) {
+        return rwkv_fail(err, *rwkv_thread_print_errors(), RWKV_ERROR_ARGS, "rwkv_get_gpu_info: info is NULL");
+    }
+    memset(info, 0, sizeof(*info));
+    struct rwkv_gpu_device_info device;
+    char why[RWKV_ERROR_MESSAGE_SIZE];
+    if (!rwkv_gpu_device_info(&device, why, sizeof(why))) {
+        /* Not an error either: the reason is the message, the flags stay clear. */
+        snprintf(err->message, sizeof(err->message), "%s", why);
+        return false;
+    }
+    snprintf(info->name, sizeof(info->name), "%s", device.name);
+    info->compute_major = (uint32_t) device.compute_major;
+    info->compute_minor = (uint32_t) device.compute_minor;
+    info->sm_count = (uint32_t) device.sm_count;
+    info->clock_ghz = device.clock_ghz;
+    info->memory_bytes = device.memory_bytes;
+    info->memory_bandwidth_gbs = device.memory_bandwidth_gbs;
+    info->fp32_tflops = device.fp32_tflops;
     return true;
 }
 
@@ -121,8 +175,7 @@ static bool eval_checked(struct rwkv_context * ctx, const uint32_t * tokens, siz
         return false;
     }
     rwkv_error_clear(&ctx->error);
-    rwkv_eval_tokens(ctx, tokens, n_tokens, chunk_size, state_in, state_out, logits_out);
-    return true;
+    return rwkv_eval_tokens(ctx, tokens, n_tokens, chunk_size, state_in, state_out, logits_out);
 }
 
 bool rwkv_eval(struct rwkv_context * ctx, uint32_t token, const float * state_in, float * state_out, float * logits_out) {
@@ -150,8 +203,7 @@ bool rwkv_eval_sequence_all_logits(struct rwkv_context * ctx, const uint32_t * t
         return false;
     }
     rwkv_error_clear(&ctx->error);
-    rwkv_eval_tokens_all_logits(ctx, tokens, sequence_len, state_in, state_out, logits_out);
-    return true;
+    return rwkv_eval_tokens_all_logits(ctx, tokens, sequence_len, state_in, state_out, logits_out);
 }
 
 bool rwkv_eval_sequence_in_chunks(struct rwkv_context * ctx, const uint32_t * tokens, size_t sequence_len, size_t chunk_size,

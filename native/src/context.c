@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cpu_features.h"
+#include "gpu.h"
 #include "platform.h"
 
 static size_t max_size(size_t a, size_t b) {
@@ -69,6 +70,7 @@ void rwkv_context_free(struct rwkv_context * ctx) {
     if (!ctx) {
         return;
     }
+    rwkv_gpu_context_free(ctx->gpu);
     rwkv_threadpool_free(ctx->pool);
     rwkv_model_release(ctx->model);
     free(ctx->memory);

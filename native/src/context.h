@@ -26,12 +26,15 @@ enum rwkv_buffer {
     BUF_COUNT
 };
 
+struct rwkv_gpu_context;  /* gpu.h */
+
 struct rwkv_context {
     struct rwkv_model * model;
     const struct rwkv_kernels * kernels;
     struct rwkv_threadpool * pool;
     uint32_t n_threads;
-    uint32_t gpu_layer_count;
+    uint32_t gpu_layer_count;      /* layers on the GPU, + 1 when the head is too */
+    struct rwkv_gpu_context * gpu;  /* NULL: every layer on the CPU */
 
     struct rwkv_error error;
     bool print_errors;

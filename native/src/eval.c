@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <string.h>
+#include "gpu.h"
 #include "ops.h"
 #include "quant.h"
 #include "tensor_types.h"
@@ -420,7 +421,10 @@ static void channel_mix(struct rwkv_context * ctx, const struct rwkv_layer * l, 
 
 /* ---- the whole model over one chunk ---- */
 
-static void eval_chunk(struct rwkv_context * ctx, float * state, const uint32_t * tokens, size_t T) {
+/* One chunk through every layer: the first ones on the GPU when the context has offloaded any
+ * (their state already uploaded), the rest here. gpu_logits (NULL: none) receives the last
+ * token's logits from the GPU, which then has the head; x is then not brought back. */
+static bool eval_chunk(struct rwkv_context * ctx, float * state, const uint32_t * tokens, size_t T, float * gpu_logits) {
     const struct rwkv_model * m = ctx->model;
     const size_t C = m->n_embed;
     float * x = BUF(BUF_X);
@@ -428,8 +432,19 @@ static void eval_chunk(struct rwkv_context * ctx, float * state, const uint32_t 
         rwkv_matrix_row_to_f32(&m->emb, tokens[t], BUF(BUF_XX));
         rwkv_layer_norm(BUF(BUF_XX), m->ln0_weight, m->ln0_bias, C, x + t * C);
     }
+    size_t first_cpu_layer = 0;
+    if (ctx->gpu) {
+        /* v_first: RWKV-7's layer-0 v, for the CPU layers after the GPU ones (ignored otherwise). */
+        if (!rwkv_gpu_eval_layers(ctx->gpu, x, T, BUF(BUF_V_FIRST), gpu_logits, &ctx->error, ctx->print_errors)) {
+            return false;
+        }
+        if (gpu_logits) {
+            return true;
+        }
+        first_cpu_layer = rwkv_gpu_model_layer_count(rwkv_gpu_context_model(ctx->gpu));
+    }
     const size_t layer_floats = m->state_len / m->n_layer;
-    for (size_t i = 0; i < m->n_layer; i++) {
+    for (size_t i = first_cpu_layer; i < m->n_layer; i++) {
         const struct rwkv_layer * l = &m->layers[i];
         float * layer_state = state + i * layer_floats;
         float * ffn_shift = layer_state, * att_shift = layer_state + C;
@@ -450,6 +465,7 @@ static void eval_chunk(struct rwkv_context * ctx, float * state, const uint32_t 
         add_inplace(x, BUF(BUF_OUT), T * C);
     }
     memcpy(ctx->last_x, x + (T - 1) * C, C * sizeof(float));
+    return true;
 }
 
 /* Sets up the working state: state_out itself when given (no copy when it is also
@@ -472,28 +488,58 @@ static void head_rows(struct rwkv_context * ctx, const float * x, size_t T, floa
     matmul(ctx, &m->head, BUF(BUF_XX), T, logits);
 }
 
-void rwkv_eval_tokens(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens, size_t chunk_size,
+/* The offloaded layers' state goes to the device once per call and comes back once at the end,
+ * not once per chunk. */
+static bool gpu_state_upload(struct rwkv_context * ctx, const float * state) {
+    return !ctx->gpu || rwkv_gpu_state_upload(ctx->gpu, state, &ctx->error, ctx->print_errors);
+}
+
+static bool gpu_state_download(struct rwkv_context * ctx, float * state) {
+    return !ctx->gpu || rwkv_gpu_state_download(ctx->gpu, state, &ctx->error, ctx->print_errors);
+}
+
+bool rwkv_eval_tokens(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens, size_t chunk_size,
                       const float * state_in, float * state_out, float * logits_out) {
     float * state = begin_state(ctx, state_in, state_out);
     if (chunk_size == 0 || chunk_size > RWKV_MAX_CHUNK) {
         chunk_size = RWKV_MAX_CHUNK;
     }
+    /* The head goes to the GPU only with every layer (rwkv.cpp's convention). */
+    const bool gpu_head = ctx->gpu && rwkv_gpu_model_has_head(rwkv_gpu_context_model(ctx->gpu)) && logits_out;
+    if (!gpu_state_upload(ctx, state)) {
+        return false;
+    }
     for (size_t done = 0; done < n_tokens; done += chunk_size) {
         const size_t T = n_tokens - done < chunk_size ? n_tokens - done : chunk_size;
-        eval_chunk(ctx, state, tokens + done, T);
+        float * gpu_logits = gpu_head && done + T == n_tokens ? logits_out : NULL;
+        if (!eval_chunk(ctx, state, tokens + done, T, gpu_logits)) {
+            return false;
+        }
     }
-    if (logits_out) {
+    if (!gpu_state_download(ctx, state)) {
+        return false;
+    }
+    if (logits_out && !gpu_head) {
         head_rows(ctx, ctx->last_x, 1, logits_out);
     }
+    return true;
 }
 
-void rwkv_eval_tokens_all_logits(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens,
+/* With the head offloaded too the GPU still hands back every token's activations here (no
+ * logits asked of it), and the head runs on the CPU for each token. */
+bool rwkv_eval_tokens_all_logits(struct rwkv_context * ctx, const uint32_t * tokens, size_t n_tokens,
                                  const float * state_in, float * state_out, float * logits_all) {
     float * state = begin_state(ctx, state_in, state_out);
     const size_t n_vocab = ctx->model->n_vocab;
+    if (!gpu_state_upload(ctx, state)) {
+        return false;
+    }
     for (size_t done = 0; done < n_tokens; done += RWKV_MAX_CHUNK) {
         const size_t T = n_tokens - done < RWKV_MAX_CHUNK ? n_tokens - done : RWKV_MAX_CHUNK;
-        eval_chunk(ctx, state, tokens + done, T);
+        if (!eval_chunk(ctx, state, tokens + done, T, NULL)) {
+            return false;
+        }
         head_rows(ctx, BUF(BUF_X), T, logits_all + done * n_vocab);
     }
+    return gpu_state_download(ctx, state);
 }

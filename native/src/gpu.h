@@ -69,7 +69,8 @@ bool rwkv_gpu_state_upload(struct rwkv_gpu_context * gpu_context, const float * 
 bool rwkv_gpu_state_download(struct rwkv_gpu_context * gpu_context, float * state, struct rwkv_error * err, bool print);
 
 /* Runs the offloaded layers over n_tokens tokens. x: n_tokens x n_embed host floats, in: the
- * activations after ln0, out: after the last offloaded layer. v_first (RWKV-7 only, else NULL):
+ * activations after ln0, out: after the last offloaded layer (when logits is given, the last
+ * chunk of RWKV_GPU_MAX_CHUNK tokens' are left as they were). v_first (RWKV-7 only, else NULL):
  * n_tokens x n_embed host floats receiving layer 0's v, which the CPU layers that follow need;
  * NULL when every layer is offloaded. logits (NULL: none): n_vocab floats of the last token's
  * logits; only when the gpu model has the head. */

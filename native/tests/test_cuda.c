@@ -8,7 +8,9 @@
  *   token at a time and in sequences, every layer offloaded or only the first ones. Quantized
  *   files are compared with the CPU run on an F32 file of the same (dequantized) weights: the
  *   GPU keeps activations in float32, the CPU rounds them to 8-bit blocks for its integer dots.
- * Usage: test_cuda [kernels|models|all] [FIXTURE_DIR]. Exit 77 (skipped) without a CUDA device. */
+ * api: rwkv_init_from_file with 0, 1, n_layer and n_layer + 1 GPU layers (every architecture, F16
+ *   and Q5_1) against the same file on the CPU, through rwkv_eval, the sequence calls and a clone.
+ * Usage: test_cuda [kernels|models|api|all] [FIXTURE_DIR] ("models" runs api too). Exit 77 (skipped) without a CUDA device. */
 #include <float.h>
 #include "backend.h"
 #include "context.h"
@@ -839,6 +841,129 @@ static void test_models(const char * fixture_dir) {
     }
 }
 
+/* ---- the integrated path: the public API with n_gpu_layers ---- */
+
+/* rwkv_cpp's public API on a file loaded with n_gpu_layers (0, 1, n_layer, n_layer + 1) against
+ * the same file loaded on the CPU. Float files: MODEL_LOGITS_BOUND (summation order only).
+ * Quantized files: the CPU rounds activations to 8-bit blocks for its integer dots, the GPU keeps
+ * them float32; tests/test_gpu.py's allowance for that. 0 layers is the CPU itself: identical. */
+#define API_QUANTIZED_LOGITS_BOUND 1.5e-3
+
+static double max_abs_diff(const float * got, const float * want, size_t n) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        worst = isnan(got[i]) ? INFINITY : fmax(worst, fabs((double) got[i] - want[i]));
+    }
+    return worst;
+}
+
+static void compare_api(const char * label, const char * path, bool quantized) {
+    const double logits_bound = quantized ? API_QUANTIZED_LOGITS_BOUND : MODEL_LOGITS_BOUND;
+    struct rwkv_context * cpu = rwkv_init_from_file(path, 2, 0);
+    CHECK_MSG(cpu != NULL, "%s: %s", label, rwkv_get_last_error_message(NULL));
+    if (!cpu) {
+        return;
+    }
+    const size_t V = rwkv_get_n_vocab(cpu), S = rwkv_get_state_len(cpu), L = rwkv_get_n_layer(cpu);
+    enum { N_ONE = 16, N_SEQ = 40 };  /* N_SEQ > RWKV_MAX_CHUNK: two CPU chunks */
+    uint32_t tokens[N_SEQ];
+    for (size_t i = 0; i < N_SEQ; i++) {
+        tokens[i] = (uint32_t) (uniform(0, 1) * (double) V) % (uint32_t) V;
+    }
+    float * cpu_state = malloc(S * sizeof(float)), * gpu_state = malloc(S * sizeof(float));
+    float * cpu_logits = malloc(N_SEQ * V * sizeof(float)), * gpu_logits = malloc(N_SEQ * V * sizeof(float));
+    float * clone_logits = malloc(V * sizeof(float));
+    const uint32_t requests[] = {0, 1, (uint32_t) L, (uint32_t) L + 1};
+    for (size_t ri = 0; ri < sizeof(requests) / sizeof(requests[0]); ri++) {
+        const uint32_t n_gpu = requests[ri];
+        struct rwkv_context * gpu = rwkv_init_from_file(path, 2, n_gpu);
+        CHECK_MSG(gpu != NULL, "%s, %u GPU layers: %s", label, n_gpu, rwkv_get_last_error_message(NULL));
+        if (!gpu) {
+            continue;
+        }
+        CHECK_MSG(rwkv_get_gpu_layer_count(gpu) == n_gpu, "%s: %u GPU layers asked, %u reported", label, n_gpu,
+                  rwkv_get_gpu_layer_count(gpu));
+        const double bound = n_gpu == 0 ? 0.0 : logits_bound;
+        const double state_bound = n_gpu == 0 ? 0.0 : MODEL_STATE_RELATIVE_BOUND;
+        /* One token at a time (the GPU's graph path), state carried by the caller. */
+        double worst_logits = 0, worst_state = 0;
+        bool ok = true;
+        for (size_t i = 0; i < N_ONE; i++) {
+            ok &= rwkv_eval(cpu, tokens[i], i ? cpu_state : NULL, cpu_state, cpu_logits);
+            ok &= rwkv_eval(gpu, tokens[i], i ? gpu_state : NULL, gpu_state, gpu_logits);
+            worst_logits = fmax(worst_logits, max_abs_diff(gpu_logits, cpu_logits, V));
+            worst_state = fmax(worst_state, scaled_diff(gpu_state, cpu_state, S));
+        }
+        CHECK_MSG(ok, "%s, %u GPU layers: rwkv_eval failed: %s", label, n_gpu, rwkv_get_last_error_message(gpu));
+        /* Sequences from that state: whole, in chunks of 5, and with every token's logits. */
+        double seq_logits = 0, seq_state = 0;
+        float * start = malloc(S * sizeof(float));
+        memcpy(start, cpu_state, S * sizeof(float));
+        for (int mode = 0; mode < 3; mode++) {
+            const size_t n_logits = mode == 2 ? N_SEQ : 1;
+            if (mode == 0) {
+                ok &= rwkv_eval_sequence(cpu, tokens, N_SEQ, start, cpu_state, cpu_logits);
+                ok &= rwkv_eval_sequence(gpu, tokens, N_SEQ, start, gpu_state, gpu_logits);
+            } else if (mode == 1) {
+                ok &= rwkv_eval_sequence_in_chunks(cpu, tokens, N_SEQ, 5, start, cpu_state, cpu_logits);
+                ok &= rwkv_eval_sequence_in_chunks(gpu, tokens, N_SEQ, 5, start, gpu_state, gpu_logits);
+            } else {
+                ok &= rwkv_eval_sequence_all_logits(cpu, tokens, N_SEQ, start, cpu_state, cpu_logits);
+                ok &= rwkv_eval_sequence_all_logits(gpu, tokens, N_SEQ, start, gpu_state, gpu_logits);
+            }
+            seq_logits = fmax(seq_logits, max_abs_diff(gpu_logits, cpu_logits, n_logits * V));
+            seq_state = fmax(seq_state, scaled_diff(gpu_state, cpu_state, S));
+        }
+        free(start);
+        CHECK_MSG(ok, "%s, %u GPU layers: a sequence failed: %s", label, n_gpu, rwkv_get_last_error_message(gpu));
+        printf("%s, %u GPU layers (API): one token logits %.2e state %.2e; sequences logits %.2e state %.2e\n",
+               label, n_gpu, worst_logits, worst_state, seq_logits, seq_state);
+        CHECK_MSG(worst_logits <= bound && seq_logits <= bound, "%s, %u GPU layers: logits differ by %.3g / %.3g (bound %.3g)",
+                  label, n_gpu, worst_logits, seq_logits, bound);
+        CHECK_MSG(worst_state <= state_bound && seq_state <= state_bound, "%s, %u GPU layers: state differs by %.3g / %.3g",
+                  label, n_gpu, worst_state, seq_state);
+        /* A clone works on the same device weights with its own workspace: the same numbers. */
+        struct rwkv_context * clone = rwkv_clone_context(gpu, 1);
+        CHECK_MSG(clone != NULL, "%s, %u GPU layers: clone: %s", label, n_gpu, rwkv_get_last_error_message(gpu));
+        if (clone) {
+            CHECK(rwkv_get_gpu_layer_count(clone) == n_gpu);
+            ok = rwkv_eval_sequence(gpu, tokens, N_ONE, NULL, NULL, gpu_logits)
+                && rwkv_eval_sequence(clone, tokens, N_ONE, NULL, NULL, clone_logits);
+            CHECK_MSG(ok && max_abs_diff(clone_logits, gpu_logits, V) == 0, "%s, %u GPU layers: the clone differs", label, n_gpu);
+            rwkv_free(clone);
+        }
+        rwkv_free(gpu);
+    }
+    rwkv_free(cpu);
+    free(cpu_state); free(gpu_state); free(cpu_logits); free(gpu_logits); free(clone_logits);
+}
+
+static void test_api(void) {
+    static const char * const archs[] = {"4", "5.1", "5.2", "6", "7"};
+    for (size_t ai = 0; ai < sizeof(archs) / sizeof(archs[0]); ai++) {
+        struct tw_model m;
+        make_model(&m, archs[ai], 96, 64, 3, 16, TW_F16);
+        const char * path = test_temp_path("api.bin");
+        CHECK(tw_write(&m, path));
+        tw_free(&m);
+        char label[64];
+        snprintf(label, sizeof(label), "v%s F16", archs[ai]);
+        compare_api(label, path, false);
+        struct rwkv_quantize_params params = rwkv_quantize_default_params();
+        params.format_name = "Q5_1";
+        params.head_format_name = "Q5_1";
+        const char * quantized_path = test_temp_path("api-q5_1.bin");
+        CHECK(rwkv_quantize_model_file_ex(path, quantized_path, &params));
+        snprintf(label, sizeof(label), "v%s Q5_1", archs[ai]);
+        compare_api(label, quantized_path, true);
+    }
+    /* rwkv_get_gpu_info describes the device the layers went to. */
+    struct rwkv_gpu_info info;
+    CHECK_MSG(rwkv_get_gpu_info(&info), "rwkv_get_gpu_info: %s", rwkv_get_last_error_message(NULL));
+    CHECK(info.name[0] != '\0');
+    CHECK(!rwkv_get_gpu_info(NULL) && rwkv_get_last_error(NULL) == RWKV_ERROR_ARGS);
+}
+
 int main(int argc, char ** argv) {
     char why[512];
     if (!rwkv_gpu_available(why, sizeof(why))) {
@@ -860,9 +985,13 @@ int main(int argc, char ** argv) {
         test_wkv5();
         test_wkv7();
     }
-    if (all || strcmp(group, "models") == 0) {
+    if (all || strcmp(group, "models") == 0 || strcmp(group, "api") == 0) {
         test_make_temp_dir();
-        test_models(argc > 2 ? argv[2] : NULL);
+        if (all || strcmp(group, "models") == 0) {
+            test_models(argc > 2 ? argv[2] : NULL);
+        }
+        rwkv_set_print_errors(NULL, false);
+        test_api();
         test_remove_temp_dir();
     }
     return test_finish("test_cuda");

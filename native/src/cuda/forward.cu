@@ -204,7 +204,7 @@ void rwkv_gpu_enqueue_chunk(struct rwkv_gpu_context * ctx, size_t T, bool with_l
         matmul(ctx, &m->head, normalized, 1, ctx->logits, STORE);
         cudaMemcpyAsync(ctx->host_logits, ctx->logits, m->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, stream);
     }
-    if (!m->has_head) {
+    if (!with_logits) {  /* the activations for the CPU's layers, or its head (all logits, no logits) */
         cudaMemcpyAsync(ctx->host_x, x, T * C * sizeof(float), cudaMemcpyDeviceToHost, stream);
     }
     if (ctx->copy_v_first) {

@@ -316,7 +316,7 @@ extern "C" bool rwkv_gpu_eval_layers(struct rwkv_gpu_context * ctx, float * x, s
         if (!rwkv_cuda_synchronize(ctx->stream, err, print)) {
             return false;
         }
-        if (!w->has_head) {
+        if (!with_logits) {
             memcpy(x + done * C, ctx->host_x, T * C * sizeof(float));
         }
         if (ctx->copy_v_first) {
