@@ -5,6 +5,12 @@ Prompt processing reuses weights across tokens, so its ceiling is the compute pe
 FMA for float weights, int8 dot products for quantized ones. Bandwidth and the FP32 peak are
 measured here (numpy); the int8 peak is estimated as 4x the FP32 one on CPUs with VNNI
 (four times the multiply-adds per instruction at the same width).
+
+With --gpu-layers N the first N layers (and the head when N > n_layer) run on the GPU. Their part
+is reported against the GPU's own peaks as the library reads them (rwkv_get_gpu_info): decode
+against memory bandwidth (offloaded weight bytes per token), the state's trip over the bus
+apart (what keeping the state on the device would remove), prompt processing against the FP32
+peak (the kernels are SIMT FP32) and the dense FP16 tensor-core peak where known.
 """
 
 from __future__ import annotations
@@ -67,17 +73,54 @@ def measure_fp32_flops(n_threads: int) -> float:
     return float(out.stdout)
 
 
+# Dense FP16 tensor-core TFLOP/s by compute capability (SXM parts: A100, H100), the ceiling
+# the current FP32 SIMT prompt kernels do not aim at. Absent: not printed.
+TENSOR_CORE_FP16_TFLOPS = {(8, 0): 312.0, (9, 0): 989.0}
+
+
 @dataclass
 class Result:
     threads: int
     decode_ms: float
     prompt_tps: float
+    gpu_layers: int = 0  # layers (+ 1 for the head) the library actually offloaded
 
 
-def bench_model(path: str, threads: int, n_decode: int, n_prompt: int) -> Result:
+def gpu_info() -> Optional[dict]:
+    """The GPU the library offloads to (name, compute capability, SMs, clock, memory, bandwidth
+    and FP32 peak), or None without one; the reason is then in the library's last message."""
+    from . import _native
+
+    library = _native.load()
+    info = _native.ffi.new("struct rwkv_gpu_info *")
+    if not library.lib.rwkv_get_gpu_info(info):
+        return None
+    return {
+        "name": _native.ffi.string(info.name).decode("utf-8", "replace"),
+        "compute_capability": (int(info.compute_major), int(info.compute_minor)),
+        "sm_count": int(info.sm_count),
+        "clock_ghz": float(info.clock_ghz),
+        "memory_bytes": int(info.memory_bytes),
+        "memory_bandwidth_gbs": float(info.memory_bandwidth_gbs),
+        "fp32_tflops": float(info.fp32_tflops),
+    }
+
+
+def gpu_unavailable_reason() -> str:
+    from . import _native
+
+    return _native.ffi.string(_native.load().lib.rwkv_get_last_error_message(_native.ffi.NULL)).decode("utf-8", "replace")
+
+
+def bench_model(path: str, threads: int, n_decode: int, n_prompt: int, gpu_layers: int = 0) -> Result:
+    import warnings
+
     from .model import Model
 
-    with Model(path, thread_count=threads) as model:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no GPU: run() has said so already
+        model = Model(path, thread_count=threads, gpu_layer_count=gpu_layers)
+    with model:
         rng = np.random.default_rng(0)
         tokens = rng.integers(0, model.n_vocab, max(n_prompt, n_decode)).tolist()
         logits, state = model.eval_sequence(tokens[:8])  # warm up: pages in, caches
@@ -89,19 +132,28 @@ def bench_model(path: str, threads: int, n_decode: int, n_prompt: int) -> Result
         start = time.perf_counter()
         model.eval_sequence(tokens[:n_prompt])
         prompt_s = time.perf_counter() - start
-    return Result(threads, statistics.median(times) * 1e3, n_prompt / prompt_s)
+        offloaded = model.gpu_layer_count
+    return Result(threads, statistics.median(times) * 1e3, n_prompt / prompt_s, offloaded)
 
 
-def weight_stats(path: str) -> tuple[int, int, bool]:
+def _on_gpu(name: str, gpu_layers: int, n_layer: int) -> bool:
+    """Whether a tensor is offloaded with gpu_layers: the first layers, then ln_out and head."""
+    if name.startswith("blocks."):
+        return int(name.split(".")[1]) < min(gpu_layers, n_layer)
+    return gpu_layers > n_layer and name.startswith(("head.", "ln_out."))
+
+
+def weight_stats(path: str, gpu_layers: int = 0) -> tuple[int, int, bool]:
     """(bytes read per decoded token, multiply-adds per token, quantized?) from the file's
-    tensor table: every matrix once, of the embedding one row."""
+    tensor table: every matrix once, of the embedding one row. With gpu_layers > 0: only the
+    offloaded matrices (the GPU's share)."""
     from .model_file import read_tensor_table
 
     header, tensors = read_tensor_table(path)
     bytes_per_token = macs = 0
     quantized = False
     for t in tensors:
-        if len(t.shape) < 2:
+        if len(t.shape) < 2 or (gpu_layers > 0 and not _on_gpu(t.name, gpu_layers, header.n_layer)):
             continue
         rows = int(np.prod(t.shape[:-1]))
         if t.name == "emb.weight":
@@ -111,6 +163,30 @@ def weight_stats(path: str) -> tuple[int, int, bool]:
         macs += rows * t.shape[-1]
         quantized = quantized or t.type_name.startswith("Q")
     return bytes_per_token, macs, quantized
+
+
+def print_gpu_figures(path: str, r: Result, info: dict, n_prompt: int) -> None:
+    """The offloaded part of one run against the GPU's peaks (docs/cuda.md). Ratios only."""
+    from .model import Model
+
+    with Model(path, thread_count=1) as model:  # shapes only
+        n_layer, state_len = model.n_layer, model.state_len
+    gpu_bytes, gpu_macs, _ = weight_stats(path, r.gpu_layers)
+    state_bytes = 2 * 4 * state_len // n_layer * min(r.gpu_layers, n_layer)  # up and down once per call
+    bandwidth = info["memory_bandwidth_gbs"] * 1e9
+    decode_tps = 1e3 / r.decode_ms
+    floor_ms = gpu_bytes / bandwidth * 1e3
+    print(f"{'':7} GPU: {gpu_bytes / 2**20:.0f} MiB of weights, {floor_ms:.3f} ms floor at {info['memory_bandwidth_gbs']:.0f} GB/s; "
+          f"decode at {gpu_bytes * decode_tps / bandwidth:.1%} of bandwidth "
+          f"({(gpu_bytes + state_bytes) * decode_tps / bandwidth:.1%} counting the state copies); "
+          f"state over the bus {state_bytes / 2**20:.2f} MiB per call")
+    flops = 2 * gpu_macs * r.prompt_tps
+    line = (f"{'':7} GPU: prompt {flops / 1e12:.2f} TFLOP/s in the offloaded part ({n_prompt} tokens), "
+            f"{flops / (info['fp32_tflops'] * 1e12):.1%} of the FP32 peak {info['fp32_tflops']:.1f} TFLOP/s")
+    tensor_peak = TENSOR_CORE_FP16_TFLOPS.get(info["compute_capability"])
+    if tensor_peak:
+        line += f", {flops / (tensor_peak * 1e12):.2%} of the FP16 tensor-core peak {tensor_peak:.0f}"
+    print(line)
 
 
 def bench_file(path: str, n_embd: int, n_layer: int, n_vocab: int, type_name: str) -> None:
@@ -132,7 +208,7 @@ def bench_file(path: str, n_embd: int, n_layer: int, n_vocab: int, type_name: st
 
 
 def run(model: Optional[str], shape: Optional[str], type_name: str, thread_counts: list[int],
-        n_decode: int, n_prompt: int, cache_dir: str) -> None:
+        n_decode: int, n_prompt: int, cache_dir: str, gpu_layers: int = 0) -> None:
     from .model import system_info
 
     if model is None:
@@ -145,6 +221,16 @@ def run(model: Optional[str], shape: Optional[str], type_name: str, thread_count
     bytes_per_token, macs, quantized = weight_stats(model)
     print(f"model      {model} ({os.path.getsize(model) / 2**20:.0f} MiB, {bytes_per_token / 2**20:.0f} MiB read per token)")
     print(f"library    {system_info()}")
+    info = None
+    if gpu_layers > 0:
+        info = gpu_info()
+        if info is None:
+            print(f"gpu        none: {gpu_unavailable_reason()}; every layer runs on the CPU")
+        else:
+            major, minor = info["compute_capability"]
+            print(f"gpu        {info['name']} (compute {major}.{minor}, {info['sm_count']} SMs, {info['clock_ghz']:.2f} GHz, "
+                  f"{info['memory_bytes'] / 2**30:.0f} GiB, {info['memory_bandwidth_gbs']:.0f} GB/s, "
+                  f"{info['fp32_tflops']:.1f} FP32 TFLOP/s)")
     # Two-level 8-bit activations: two integer multiply-adds per weight.
     ops_per_token = 2 * macs * (2 if quantized else 1)
     peak_kind = "int8 (est. 4x FP32)" if quantized else "FP32 FMA"
@@ -154,12 +240,18 @@ def run(model: Optional[str], shape: Optional[str], type_name: str, thread_count
     for threads in thread_counts:
         bandwidth = measure_read_bandwidth(threads)
         peak = measure_fp32_flops(threads) * (4 if quantized else 1)
-        r = bench_model(model, threads, n_decode, n_prompt)
+        r = bench_model(model, threads, n_decode, n_prompt, gpu_layers)
         results.append(r)
-        floor_ms = bytes_per_token / bandwidth * 1e3
-        achieved = r.prompt_tps * ops_per_token
+        # The CPU's share: what the GPU does not read or compute (all of it without offload).
+        gpu_bytes, gpu_macs, _ = weight_stats(model, r.gpu_layers) if r.gpu_layers else (0, 0, False)
+        floor_ms = (bytes_per_token - gpu_bytes) / bandwidth * 1e3
+        achieved = r.prompt_tps * (ops_per_token - 2 * gpu_macs * (2 if quantized else 1))
+        if r.gpu_layers:
+            print(f"{'':7} {r.gpu_layers} GPU layers in use (of {gpu_layers} asked); the CPU columns count the CPU's part only")
         print(f"{threads:7d} {bandwidth / 1e9:6.1f} {floor_ms:8.2f} {r.decode_ms:9.2f} {floor_ms / r.decode_ms:8.0%} | "
               f"{r.prompt_tps:12.1f} {achieved / 1e9:7.1f} {peak / 1e9:10.1f} {achieved / peak:7.0%}")
+        if r.gpu_layers and info is not None:
+            print_gpu_figures(model, r, info, n_prompt)
     if len(results) > 1:
         print(f"one thread to {results[-1].threads}: decode x{results[0].decode_ms / results[-1].decode_ms:.2f}, "
               f"prompt x{results[-1].prompt_tps / results[0].prompt_tps:.2f}")

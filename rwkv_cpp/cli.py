@@ -82,7 +82,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.model is None and args.shape is None:
         raise UsageError("give a model file or --shape (" + ", ".join(SHAPES) + ")")
     cache_dir = args.cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "rwkv_cpp", "bench")
-    run(args.model, args.shape, args.type, args.threads, args.decode_tokens, args.prompt_tokens, cache_dir)
+    if args.gpu_layers < 0:
+        raise UsageError(f"--gpu-layers must be 0 or more, not {args.gpu_layers}")
+    run(args.model, args.shape, args.type, args.threads, args.decode_tokens, args.prompt_tokens, cache_dir, args.gpu_layers)
     return 0
 
 
@@ -254,7 +256,8 @@ def _parser() -> argparse.ArgumentParser:
     info.set_defaults(run=_cmd_info)
 
     bench = commands.add_parser("bench", help="decode and prompt speed against this machine's memory bandwidth and compute peak",
-                                epilog="examples:\n  rwkv-cpp bench model.bin\n  rwkv-cpp bench --shape 1.5B --type Q5_1 --threads 1 2",
+                                epilog="examples:\n  rwkv-cpp bench model.bin\n  rwkv-cpp bench --shape 1.5B --type Q5_1 --threads 1 2\n"
+                                       "  rwkv-cpp bench --shape 3B --gpu-layers 33 --threads 2",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_argument("model", nargs="?", help="a model file (default: a random model of --shape)")
     bench.add_argument("--shape", choices=["0.1B", "0.4B", "1.5B", "3B"], help="make (once, cached) a random RWKV-7 model of this size")
@@ -263,6 +266,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--decode-tokens", type=int, default=32)
     bench.add_argument("--prompt-tokens", type=int, default=512)
     bench.add_argument("--cache-dir", default=None)
+    bench.add_argument("--gpu-layers", type=int, default=0, metavar="N",
+                       help="the first N layers on the GPU (the head too when N > n_layer), reported against the GPU's peaks")
     bench.set_defaults(run=_cmd_bench)
 
     generate = commands.add_parser("generate", help="continue a prompt (streams text)",

@@ -4,6 +4,8 @@
 #include "eval.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include "gpu.h"
 #include "ops.h"
@@ -22,6 +24,8 @@ struct matmul_job {
     float * y;                 /* T outputs of n_rows floats, y_stride apart */
     size_t y_stride;
     size_t T;
+    atomic_size_t next_group;  /* the next ROW_ALIGN rows group to take */
+    size_t groups_per_piece;
 };
 
 /* Rows per thread are split at multiples of 16 so threads never share a cache line of y. */
@@ -60,21 +64,15 @@ static void float_rows_tiled(const struct matmul_job * job, size_t first, size_t
     }
 }
 
-static void matmul_task(void * arg, uint32_t thread_index, uint32_t n_threads) {
-    const struct matmul_job * job = arg;
-    const size_t n_groups = (job->n_rows + ROW_ALIGN - 1) / ROW_ALIGN;
-    const size_t first = n_groups * thread_index / n_threads * ROW_ALIGN;
-    size_t last = n_groups * (thread_index + 1) / n_threads * ROW_ALIGN;
-    if (last > job->n_rows) {
-        last = job->n_rows;
-    }
+/* Rows go in pieces of whole groups of 16, so threads never share a cache line of y. */
+static void matmul_rows_range(const struct matmul_job * job, size_t first, size_t last, float * scratch) {
     const struct rwkv_matrix * m = job->m;
     if (rwkv_type_is_quantized(m->type)) {
         quantized_rows(job, first, last);
         return;
     }
     if (job->T > 1) {
-        float_rows_tiled(job, first, last, job->ctx->row_scratch + (size_t) thread_index * job->ctx->row_scratch_floats);
+        float_rows_tiled(job, first, last, scratch);
         return;
     }
     const struct rwkv_kernels * k = job->ctx->kernels;
@@ -84,9 +82,23 @@ static void matmul_task(void * arg, uint32_t thread_index, uint32_t n_threads) {
     }
 }
 
+static void matmul_task(void * arg, uint32_t thread_index, uint32_t n_threads) {
+    struct matmul_job * job = arg;
+    const size_t n_groups = (job->n_rows + ROW_ALIGN - 1) / ROW_ALIGN;
+    float * scratch = job->ctx->row_scratch + (size_t) thread_index * job->ctx->row_scratch_floats;
+    size_t end_group;
+    for (size_t group; (group = rwkv_work_claim(&job->next_group, n_groups, job->groups_per_piece, &end_group)) != SIZE_MAX;) {
+        const size_t last = end_group * ROW_ALIGN < job->n_rows ? end_group * ROW_ALIGN : job->n_rows;
+        matmul_rows_range(job, group * ROW_ALIGN, last, scratch);
+    }
+}
+
 static void matmul_rows(struct rwkv_context * ctx, const struct rwkv_matrix * m, size_t row_begin, size_t n_rows,
                         const float * x, size_t x_stride, size_t T, float * y, size_t y_stride) {
-    struct matmul_job job = {ctx, m, row_begin, n_rows, x, x_stride, y, y_stride, T};
+    /* About four pieces per thread: enough to even out, few enough to keep rows together. */
+    const size_t n_groups = (n_rows + ROW_ALIGN - 1) / ROW_ALIGN;
+    const size_t per_piece = (n_groups + 4 * ctx->n_threads - 1) / (4 * ctx->n_threads);
+    struct matmul_job job = {ctx, m, row_begin, n_rows, x, x_stride, y, y_stride, T, 0, per_piece ? per_piece : 1};
     if (rwkv_type_is_quantized(m->type)) {
         const size_t n_blocks = m->n_in / RWKV_QUANT_BLOCK_SIZE;
         for (size_t t = 0; t < T; t++) {
@@ -199,41 +211,45 @@ struct wkv_job {
     size_t decay_stride;
     const float * a;      /* v7 */
     const float * b;
+    atomic_size_t next_head;
 };
 
-static void wkv_task(void * arg, uint32_t thread_index, uint32_t n_threads) {
-    const struct wkv_job * job = arg;
+/* One head through all T tokens: heads are independent, and its state stays in one
+ * thread's cache. */
+static void wkv_head(const struct wkv_job * job, size_t h) {
     const struct rwkv_context * ctx = job->ctx;
     const struct rwkv_model * m = ctx->model;
     const struct rwkv_layer * l = job->l;
-    const size_t H = m->head_count, N = m->head_size, C = m->n_embed;
-    const size_t h0 = H * thread_index / n_threads, h1 = H * (thread_index + 1) / n_threads;
-    if (h0 == h1) {
-        return;
-    }
-    const size_t c0 = h0 * N, n_heads = h1 - h0, width = n_heads * N;
-    float * S = job->kv_state + h0 * N * N;
+    const size_t N = m->head_size, C = m->n_embed;
+    const size_t c0 = h * N;
+    float * S = job->kv_state + h * N * N;
     for (size_t t = 0; t < job->T; t++) {
         const size_t o = t * C + c0;
         float * out = BUF(BUF_WKV) + o;
         const float * r = BUF(BUF_R) + o, * k = BUF(BUF_K) + o, * v = BUF(BUF_V) + o;
         if (m->arch_major == 7) {
-            ctx->kernels->wkv7(n_heads, N, r, BUF(BUF_W) + o, k, v, job->a + o, job->b + o, S, out);
+            ctx->kernels->wkv7(1, N, r, BUF(BUF_W) + o, k, v, job->a + o, job->b + o, S, out);
         } else {
-            ctx->kernels->wkv5(n_heads, N, r, k, v, l->att_time_first + c0, job->decay + t * job->decay_stride + c0, S, out);
+            ctx->kernels->wkv5(1, N, r, k, v, l->att_time_first + c0, job->decay + t * job->decay_stride + c0, S, out);
         }
-        rwkv_group_norm(out, l->att_ln_x_weight + c0, l->att_ln_x_bias + c0, width, N, RWKV_GROUP_NORM_EPS, out);
-        if (m->arch_major == 7) {
-            for (size_t h = 0; h < n_heads; h++) {  /* bonus: (r . (k * r_k)) v per head */
-                float dot = 0.0f;
-                for (size_t n = 0; n < N; n++) {
-                    dot += r[h * N + n] * k[h * N + n] * l->att_r_k[c0 + h * N + n];
-                }
-                for (size_t n = 0; n < N; n++) {
-                    out[h * N + n] += dot * v[h * N + n];
-                }
+        rwkv_group_norm(out, l->att_ln_x_weight + c0, l->att_ln_x_bias + c0, N, N, RWKV_GROUP_NORM_EPS, out);
+        if (m->arch_major == 7) {  /* bonus: (r . (k * r_k)) v */
+            float dot = 0.0f;
+            for (size_t n = 0; n < N; n++) {
+                dot += r[n] * k[n] * l->att_r_k[c0 + n];
+            }
+            for (size_t n = 0; n < N; n++) {
+                out[n] += dot * v[n];
             }
         }
+    }
+}
+
+static void wkv_task(void * arg, uint32_t thread_index, uint32_t n_threads) {
+    struct wkv_job * job = arg;
+    size_t end;
+    for (size_t h; (h = rwkv_work_claim(&job->next_head, job->ctx->model->head_count, 1, &end)) != SIZE_MAX;) {
+        wkv_head(job, h);
     }
 }
 

@@ -1,11 +1,15 @@
 /* threadpool.c: persistent workers that spin briefly for the next task (decode issues hundreds
- * of small matmuls per token), then yield, then sleep on a condition variable. Spinning never
- * goes on for long without yielding: when other processes hold the cores, a spinning thread
- * would otherwise steal the time of the thread it waits for. */
+ * of small matmuls per token), then yield, then sleep on a condition variable.
+ *
+ * Tasks take their work in pieces from a shared counter, and a worker takes part in a run only
+ * if it arrives before the caller has finished all pieces: the caller then closes the run and
+ * waits only for workers already inside. So a worker that the OS has not scheduled (other
+ * processes on the cores) never makes the caller wait; the caller does its share instead. */
 #include "threadpool.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /* The few thread primitives the pool needs: Win32's own on Windows (no libwinpthread-1.dll
@@ -77,6 +81,11 @@ static void cond_broadcast(cond_t * c) { pthread_cond_broadcast(c); }
 #define SPIN_ITERATIONS 2000
 #define YIELD_ITERATIONS 2000
 
+/* run_state: the run's number in the high 32 bits, CLOSED, and in the low bits how many
+ * workers are inside the task. */
+#define CLOSED ((uint64_t) 1 << 31)
+#define INSIDE_MASK (CLOSED - 1)
+
 struct rwkv_threadpool {
     uint32_t n_threads;
     thread_t * workers;
@@ -84,8 +93,7 @@ struct rwkv_threadpool {
 
     rwkv_task_fn fn;
     void * arg;
-    atomic_uint generation;
-    atomic_uint n_finished;
+    _Atomic uint64_t run_state;
     atomic_bool stopping;
 
     mutex_t mutex;
@@ -97,25 +105,40 @@ struct worker_start {
     uint32_t index;
 };
 
+static uint32_t run_number(uint64_t state) {
+    return (uint32_t) (state >> 32);
+}
+
+/* Enters run `run` unless it is closed or over; true if this worker must run the task. */
+static bool try_join(struct rwkv_threadpool * pool, uint32_t run) {
+    uint64_t state = atomic_load(&pool->run_state);
+    while (run_number(state) == run && !(state & CLOSED)) {
+        if (atomic_compare_exchange_weak(&pool->run_state, &state, state + 1)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void worker_loop(void * raw) {
     struct worker_start * start = raw;
     struct rwkv_threadpool * pool = start->pool;
     const uint32_t index = start->index;
     free(start);
-    unsigned int seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        unsigned int generation = atomic_load_explicit(&pool->generation, memory_order_acquire);
-        for (int spin = 0; generation == seen && spin < SPIN_ITERATIONS + YIELD_ITERATIONS; spin++) {
+        uint32_t run = run_number(atomic_load(&pool->run_state));
+        for (int spin = 0; run == seen && spin < SPIN_ITERATIONS + YIELD_ITERATIONS; spin++) {
             if (spin < SPIN_ITERATIONS) {
                 CPU_RELAX();
             } else {
                 YIELD();
             }
-            generation = atomic_load_explicit(&pool->generation, memory_order_acquire);
+            run = run_number(atomic_load(&pool->run_state));
         }
-        if (generation == seen) {
+        if (run == seen) {
             mutex_lock(&pool->mutex);
-            while ((generation = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->stopping)) {
+            while ((run = run_number(atomic_load(&pool->run_state))) == seen && !atomic_load(&pool->stopping)) {
                 cond_wait(&pool->wake, &pool->mutex);
             }
             mutex_unlock(&pool->mutex);
@@ -123,9 +146,11 @@ static void worker_loop(void * raw) {
         if (atomic_load(&pool->stopping)) {
             return;
         }
-        seen = generation;
-        pool->fn(pool->arg, index, pool->n_threads);
-        atomic_fetch_add_explicit(&pool->n_finished, 1, memory_order_release);
+        seen = run;
+        if (try_join(pool, run)) {
+            pool->fn(pool->arg, index, pool->n_threads);
+            atomic_fetch_sub(&pool->run_state, 1);
+        }
     }
 }
 
@@ -135,8 +160,7 @@ struct rwkv_threadpool * rwkv_threadpool_create(uint32_t n_threads) {
         return NULL;
     }
     pool->n_threads = n_threads ? n_threads : 1;
-    atomic_init(&pool->generation, 0);
-    atomic_init(&pool->n_finished, 0);
+    atomic_init(&pool->run_state, 0);
     atomic_init(&pool->stopping, false);
     mutex_init(&pool->mutex);
     cond_init(&pool->wake);
@@ -193,17 +217,28 @@ void rwkv_threadpool_run(struct rwkv_threadpool * pool, rwkv_task_fn fn, void * 
     }
     pool->fn = fn;
     pool->arg = arg;
-    atomic_store_explicit(&pool->n_finished, 0, memory_order_relaxed);
+    const uint32_t run = run_number(atomic_load(&pool->run_state)) + 1;
     mutex_lock(&pool->mutex);
-    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
+    atomic_store(&pool->run_state, (uint64_t) run << 32);  /* publishes fn and arg */
     cond_broadcast(&pool->wake);
     mutex_unlock(&pool->mutex);
     fn(arg, 0, pool->n_threads);
-    for (int spin = 0; atomic_load_explicit(&pool->n_finished, memory_order_acquire) != pool->n_threads - 1; spin++) {
+    /* All pieces are taken: latecomers must not start; wait for those inside. */
+    atomic_fetch_or(&pool->run_state, CLOSED);
+    for (int spin = 0; atomic_load(&pool->run_state) & INSIDE_MASK; spin++) {
         if (spin < SPIN_ITERATIONS) {
             CPU_RELAX();
         } else {
             YIELD();
         }
     }
+}
+
+size_t rwkv_work_claim(atomic_size_t * next, size_t n_items, size_t piece, size_t * end) {
+    const size_t begin = atomic_fetch_add(next, piece);
+    if (begin >= n_items) {
+        return SIZE_MAX;
+    }
+    *end = begin + piece < n_items ? begin + piece : n_items;
+    return begin;
 }
