@@ -150,3 +150,24 @@ def test_clones_share_the_gpu_weights(reference_case, files) -> None:
             assert clone.gpu_layer_count == gpu.gpu_layer_count
             got, _ = clone.eval_sequence(tokens)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("offload", OFFLOADS)
+def test_all_logits_match_cpu(reference_case, files, offload) -> None:
+    """Every token's logits: with the head offloaded too, the GPU hands back the activations and
+    the head runs on the CPU for each token (docs/cuda.md)."""
+    tokens = reference_case.tokens[:40]
+    cpu, gpu = open_pair(files["FP16"], offload)
+    with cpu, gpu:
+        (cpu_logits, cpu_state), (gpu_logits, gpu_state) = (m.eval_sequence_logits(tokens) for m in (cpu, gpu))
+    assert float(np.abs(gpu_logits - cpu_logits).max()) <= FLOAT_LOGITS_BOUND
+    assert relative_state_error(gpu_state[None], cpu_state[None]) <= STATE_RELATIVE_BOUND
+
+
+def test_gpu_info_describes_the_device() -> None:
+    """rwkv_get_gpu_info, as `rwkv-cpp bench --gpu-layers` reads it."""
+    from rwkv_cpp.bench import gpu_info
+
+    info = gpu_info()
+    assert info is not None and info["name"]
+    assert info["memory_bandwidth_gbs"] > 0 and info["fp32_tflops"] > 0

@@ -102,26 +102,14 @@ static inline __m256i load_i8x32(const int8_t * p) {
     return _mm256_loadu_si256((const __m256i *) (const void *) p);
 }
 
-/* Both activation levels against one block's weights, scaled by the block's d. */
+/* Both activation levels against one block's weights: 256 * dot(w, q) + dot(w, q2) in int32
+ * (at most 256 * 32 * 128 * 127 + 32 * 128 * 127: no overflow), then one scale. */
 static inline __m256 block_dot(__m256 acc, __m256i w, float d, const struct rwkv_q8_block * x) {
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(w, load_i8x32(x->qs))), _mm256_set1_ps(d * x->d), acc);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(w, load_i8x32(x->qs2))), _mm256_set1_ps(d * x->d2), acc);
+    const __m256i both = _mm256_add_epi32(_mm256_slli_epi32(dot_i8(w, load_i8x32(x->qs)), 8), dot_i8(w, load_i8x32(x->qs2)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(both), _mm256_set1_ps(d * x->d * (1.0f / 256.0f)), acc);
 }
 
-/* WEIGHTS(block) yields the 32 signed weights; offset types add m * s per block. */
-#define DEFINE_DOT_QUANT(NAME, BLOCK_BYTES, WEIGHTS, HAS_OFFSET)                          \
-    static float NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks) { \
-        __m256 acc = _mm256_setzero_ps();                                                  \
-        float offset = 0.0f;                                                               \
-        for (size_t b = 0; b < n_blocks; b++) {                                            \
-            const uint8_t * block = row + b * BLOCK_BYTES;                                 \
-            acc = block_dot(acc, WEIGHTS(block), scale_f16(block), &x[b]);                 \
-            if (HAS_OFFSET) {                                                              \
-                offset = fmaf(scale_f16(block + 2), x[b].s, offset);                       \
-            }                                                                              \
-        }                                                                                  \
-        return horizontal_sum(acc) + offset;                                               \
-    }
+#include "quant_dot_template.h"
 
 #define Q4_0_WEIGHTS(block) _mm256_sub_epi8(unpack_nibbles((block) + 2), _mm256_set1_epi8(8))
 #define Q4_1_WEIGHTS(block) unpack_nibbles((block) + 4)
@@ -129,11 +117,11 @@ static inline __m256 block_dot(__m256 acc, __m256i w, float d, const struct rwkv
 #define Q5_1_WEIGHTS(block) _mm256_or_si256(unpack_nibbles((block) + 8), fifth_bits((block) + 4))
 #define Q8_0_WEIGHTS(block) _mm256_loadu_si256((const __m256i *) (const void *) ((block) + 2))
 
-DEFINE_DOT_QUANT(dot_q4_0, 18, Q4_0_WEIGHTS, 0)
-DEFINE_DOT_QUANT(dot_q4_1, 20, Q4_1_WEIGHTS, 1)
-DEFINE_DOT_QUANT(dot_q5_0, 22, Q5_0_WEIGHTS, 0)
-DEFINE_DOT_QUANT(dot_q5_1, 24, Q5_1_WEIGHTS, 1)
-DEFINE_DOT_QUANT(dot_q8_0, 34, Q8_0_WEIGHTS, 0)
+DEFINE_DOT_QUANT(dot_q4_0, 18, Q4_0_WEIGHTS, block_dot, scale_f16, 0)
+DEFINE_DOT_QUANT(dot_q4_1, 20, Q4_1_WEIGHTS, block_dot, scale_f16, 1)
+DEFINE_DOT_QUANT(dot_q5_0, 22, Q5_0_WEIGHTS, block_dot, scale_f16, 0)
+DEFINE_DOT_QUANT(dot_q5_1, 24, Q5_1_WEIGHTS, block_dot, scale_f16, 1)
+DEFINE_DOT_QUANT(dot_q8_0, 34, Q8_0_WEIGHTS, block_dot, scale_f16, 0)
 
 /* ---- sequence mode ---- */
 
@@ -182,43 +170,11 @@ static void gemm_f32(const float * w, size_t w_stride, size_t n_rows, const floa
     rwkv_gemm_f32_generic(&rwkv_kernels_avx2, w + r * w_stride, w_stride, n_rows - r, x, x_stride, T, n, y + r, y_stride);
 }
 
-#define TOKEN_GROUP 4
-
-#define DEFINE_DOT_QUANT_TOKENS(NAME, BLOCK_BYTES, WEIGHTS, HAS_OFFSET)                                \
-    static void NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks, size_t T,    \
-                     float * y, size_t y_stride) {                                                     \
-        for (size_t t0 = 0; t0 < T; t0 += TOKEN_GROUP) {                                               \
-            const size_t group = T - t0 < TOKEN_GROUP ? T - t0 : TOKEN_GROUP;                          \
-            __m256 acc[TOKEN_GROUP];                                                                   \
-            float offset[TOKEN_GROUP];                                                                 \
-            for (size_t g = 0; g < group; g++) {                                                       \
-                acc[g] = _mm256_setzero_ps();                                                          \
-                offset[g] = 0.0f;                                                                      \
-            }                                                                                          \
-            for (size_t b = 0; b < n_blocks; b++) {                                                    \
-                const uint8_t * block = row + b * BLOCK_BYTES;                                         \
-                const __m256i w = WEIGHTS(block);                                                      \
-                const float d = scale_f16(block);                                                      \
-                const float m = HAS_OFFSET ? scale_f16(block + 2) : 0.0f;                              \
-                for (size_t g = 0; g < group; g++) {                                                   \
-                    const struct rwkv_q8_block * xb = x + (t0 + g) * n_blocks + b;                     \
-                    acc[g] = block_dot(acc[g], w, d, xb);                                              \
-                    if (HAS_OFFSET) {                                                                  \
-                        offset[g] = fmaf(m, xb->s, offset[g]);                                         \
-                    }                                                                                  \
-                }                                                                                      \
-            }                                                                                          \
-            for (size_t g = 0; g < group; g++) {                                                       \
-                y[(t0 + g) * y_stride] = horizontal_sum(acc[g]) + offset[g];                           \
-            }                                                                                          \
-        }                                                                                              \
-    }
-
-DEFINE_DOT_QUANT_TOKENS(dot_q4_0_tokens, 18, Q4_0_WEIGHTS, 0)
-DEFINE_DOT_QUANT_TOKENS(dot_q4_1_tokens, 20, Q4_1_WEIGHTS, 1)
-DEFINE_DOT_QUANT_TOKENS(dot_q5_0_tokens, 22, Q5_0_WEIGHTS, 0)
-DEFINE_DOT_QUANT_TOKENS(dot_q5_1_tokens, 24, Q5_1_WEIGHTS, 1)
-DEFINE_DOT_QUANT_TOKENS(dot_q8_0_tokens, 34, Q8_0_WEIGHTS, 0)
+DEFINE_DOT_QUANT_TOKENS(dot_q4_0_tokens, dot_q4_0, 18, Q4_0_WEIGHTS, block_dot, scale_f16, 0)
+DEFINE_DOT_QUANT_TOKENS(dot_q4_1_tokens, dot_q4_1, 20, Q4_1_WEIGHTS, block_dot, scale_f16, 1)
+DEFINE_DOT_QUANT_TOKENS(dot_q5_0_tokens, dot_q5_0, 22, Q5_0_WEIGHTS, block_dot, scale_f16, 0)
+DEFINE_DOT_QUANT_TOKENS(dot_q5_1_tokens, dot_q5_1, 24, Q5_1_WEIGHTS, block_dot, scale_f16, 1)
+DEFINE_DOT_QUANT_TOKENS(dot_q8_0_tokens, dot_q8_0, 34, Q8_0_WEIGHTS, block_dot, scale_f16, 0)
 
 /* ---- WKV recurrences, 8 channels a vector (head sizes that are multiples of 8) ---- */
 

@@ -203,45 +203,34 @@ void rwkv_dequantize_row(uint32_t type, const uint8_t * in, float * out, size_t 
     }
 }
 
-/* Rounds x / d to int8 with d = max|x| / 127; returns d and the sum of the values. Converting
- * inf or NaN to an integer is undefined: a block too small for 1 / d to be finite (below
- * ~3e-37) quantizes to zeros, and NaN or inf inputs give zeros (the logits are NaN anyway). */
-static float quantize_level(const float * x, int8_t * q, int * sum) {
-    float amax = 0.0f;
-    for (int j = 0; j < QK; j++) {
-        amax = fmaxf(amax, fabsf(x[j]));
-    }
-    float d = amax / 127;
-    float id = d ? 1.0f / d : 0.0f;
-    if (!isfinite(id)) {
-        d = id = 0.0f;
-    }
-    *sum = 0;
-    for (int j = 0; j < QK; j++) {
-        const float v = roundf(x[j] * id);
-        q[j] = (int8_t) (v == v ? v : 0.0f);
-        *sum += q[j];
-    }
-    return d;
-}
-
 void rwkv_quantize_activations(const float * x, struct rwkv_q8_block * out, size_t n) {
     for (size_t b = 0; b < n / QK; b++) {
         const float * xb = x + b * QK;
-        int sum, sum2;
-        const float d = quantize_level(xb, out[b].qs, &sum);
-        float rest[QK];
+        float amax = 0.0f;
         for (int j = 0; j < QK; j++) {
-            rest[j] = xb[j] - d * out[b].qs[j];
+            amax = fmaxf(amax, fabsf(xb[j]));
         }
-        const float d2 = quantize_level(rest, out[b].qs2, &sum2);
-        out[b].d = d;
-        out[b].d2 = d2;
-        out[b].s = d * (float) sum + d2 * (float) sum2;
+        const float d = amax / 127;
+        /* NaN/inf inputs or a scale that overflows quantize to zeros: float to int8 of those
+         * values would be undefined behaviour. */
+        const float id = d > 0.0f && isfinite(d) && isfinite(1.0f / d) ? 1.0f / d : 0.0f;
+        int sum = 0, sum2 = 0;
+        for (int j = 0; j < QK; j++) {
+            const float scaled = xb[j] * id;
+            const float q = isfinite(scaled) ? roundf(scaled) : 0.0f;
+            /* The rest is within half a step: 256 * rest lies in [-128, 128]; 128 clips to 127. */
+            const float rest = isfinite(scaled) ? roundf((scaled - q) * 256.0f) : 0.0f;
+            out[b].qs[j] = (int8_t) q;
+            out[b].qs2[j] = (int8_t) fmaxf(-127.0f, fminf(127.0f, rest));
+            sum += out[b].qs[j];
+            sum2 += out[b].qs2[j];
+        }
+        out[b].d = id ? d : 0.0f;
+        out[b].s = out[b].d * ((float) sum + (float) sum2 / 256.0f);
     }
 }
 
-/* Per block: d_w (d sum(q_w q) + d2 sum(q_w q2)), plus m_w s for the types with an offset. */
+/* Per block: d_w d / 256 (256 sum(q_w q) + sum(q_w q2)), plus m_w s for the types with an offset. */
 static float dot_quant(uint32_t type, const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks) {
     const size_t block_bytes = rwkv_type_block_bytes(type);
     const bool offset = has_offset(type);
@@ -255,7 +244,7 @@ static float dot_quant(uint32_t type, const uint8_t * row, const struct rwkv_q8_
             dot += q[j] * x[b].qs[j];
             dot2 += q[j] * x[b].qs2[j];
         }
-        sum += get_f16(block) * ((float) dot * x[b].d + (float) dot2 * x[b].d2);
+        sum += get_f16(block) * (x[b].d / 256.0f) * (float) (256 * dot + dot2);
         if (offset) {
             sum += get_f16(block + 2) * x[b].s;
         }

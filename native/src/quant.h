@@ -8,14 +8,14 @@
 #include "tensor_types.h"
 
 /* Activations quantized for integer dot products, per block of 32, in two 8-bit levels:
- * x ~ d * q + d2 * q2, where q2 quantizes what q leaves over. ggml uses one level; the second
- * costs a second integer dot product on the same unpacked weights (free in memory-bound
- * decode) and cuts the activation rounding error from ~1/254 to ~1/64000 of the block's
+ * x ~ d * (q + q2 / 256), where q2 quantizes what q leaves over on a 256 times finer grid.
+ * ggml uses one level; the second costs one more integer dot product on the same unpacked
+ * weights, combined in integers as 256 * dot(w, q) + dot(w, q2) (free in memory-bound
+ * decode), and cuts the activation rounding error from 1/254 to about 1/65000 of the block's
  * largest value: logits on rwkv.cpp's Q5 test models move from 0.25 to 1e-3 of the
- * reference. s = d * sum(q) + d2 * sum(q2) serves the offset of Q4_1/Q5_1 weights. */
+ * reference. s = d * (sum(q) + sum(q2) / 256) serves the offset of Q4_1/Q5_1 weights. */
 struct rwkv_q8_block {
     float d;
-    float d2;
     float s;
     int8_t qs[RWKV_QUANT_BLOCK_SIZE];
     int8_t qs2[RWKV_QUANT_BLOCK_SIZE];

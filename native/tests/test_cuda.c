@@ -847,9 +847,14 @@ static void test_models(const char * fixture_dir) {
  * the CPU on reference_path: the same file for float files, the dequantized copy for quantized
  * ones (the values the GPU computes with; the CPU rounds activations to 8-bit blocks for its
  * integer dots, the GPU keeps them float32). Bounds: 0 layers is the CPU itself, so identical for
- * float files; on a quantized file its distance from the reference (the 8-bit rounding) is
- * measured and allowed to the partial offloads, whose CPU layers round the same way, plus
- * MODEL_LOGITS_BOUND for the summation order. Every layer on the GPU: MODEL_LOGITS_BOUND alone. */
+ * float files. On a quantized file its distance from the reference (the 8-bit rounding, R) is
+ * measured first. Runs with CPU work left (1 or n_layer GPU layers: the head stays on the CPU)
+ * round too, on activations a little different from the reference's, so their rounding errors
+ * are not the same ones: allowed ROUNDING_ALLOWANCE x R plus MODEL_LOGITS_BOUND. Layers and head
+ * on the GPU: MODEL_LOGITS_BOUND alone, as for float files. */
+/* Two roundings of the same size differ by up to twice either; the worst single token over 16
+ * measured here is at most 2.5 x R (v6, one GPU layer, random weights). Empirical, not derived. */
+#define ROUNDING_ALLOWANCE 4.0
 static double max_abs_diff(const float * got, const float * want, size_t n) {
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
@@ -884,9 +889,9 @@ static void compare_api(const char * label, const char * path, const char * refe
         }
         CHECK_MSG(rwkv_get_gpu_layer_count(gpu) == n_gpu, "%s: %u GPU layers asked, %u reported", label, n_gpu,
                   rwkv_get_gpu_layer_count(gpu));
-        const bool partial = n_gpu > 0 && n_gpu < L;
-        const double bound = n_gpu == 0 ? rounding_logits : MODEL_LOGITS_BOUND + (partial ? rounding_logits : 0);
-        const double state_bound = n_gpu == 0 ? rounding_state : MODEL_STATE_RELATIVE_BOUND + (partial ? rounding_state : 0);
+        const bool partial = n_gpu > 0 && n_gpu <= L;
+        const double bound = n_gpu == 0 ? rounding_logits : MODEL_LOGITS_BOUND + (partial ? ROUNDING_ALLOWANCE * rounding_logits : 0);
+        const double state_bound = n_gpu == 0 ? rounding_state : MODEL_STATE_RELATIVE_BOUND + (partial ? ROUNDING_ALLOWANCE * rounding_state : 0);
         /* One token at a time (the GPU's graph path), state carried by the caller. */
         double worst_logits = 0, worst_state = 0;
         bool ok = true;
