@@ -16,7 +16,6 @@ peak (the kernels are SIMT FP32) and the dense FP16 tensor-core peak where known
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -83,6 +82,7 @@ class Result:
     threads: int
     decode_ms: float
     prompt_tps: float
+    peak_rss_bytes: int
     gpu_layers: int = 0  # layers (+ 1 for the head) the library actually offloaded
 
 
@@ -112,28 +112,51 @@ def gpu_unavailable_reason() -> str:
     return _native.ffi.string(_native.load().lib.rwkv_get_last_error_message(_native.ffi.NULL)).decode("utf-8", "replace")
 
 
-def bench_model(path: str, threads: int, n_decode: int, n_prompt: int, gpu_layers: int = 0) -> Result:
-    import warnings
-
-    from .model import Model
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # no GPU: run() has said so already
-        model = Model(path, thread_count=threads, gpu_layer_count=gpu_layers)
-    with model:
-        rng = np.random.default_rng(0)
-        tokens = rng.integers(0, model.n_vocab, max(n_prompt, n_decode)).tolist()
-        logits, state = model.eval_sequence(tokens[:8])  # warm up: pages in, caches
-        times = []
-        for token in tokens[:n_decode]:
-            start = time.perf_counter()
-            model.eval(token, state, out_state=state, out_logits=logits)
-            times.append(time.perf_counter() - start)
+_BENCH_CHILD = """
+import json, resource, statistics, sys, time
+import numpy as np
+import rwkv_cpp
+import warnings
+path, threads, n_decode, n_prompt, gpu_layers = sys.argv[1], *map(int, sys.argv[2:6])
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # no GPU: the parent has said so already
+    model = rwkv_cpp.Model(path, thread_count=threads, gpu_layer_count=gpu_layers)
+with model:
+    tokens = np.random.default_rng(0).integers(0, model.n_vocab, max(n_prompt, n_decode)).tolist()
+    logits, state = model.eval_sequence(tokens[:8])  # warm up: pages in, caches
+    times = []
+    for token in tokens[:n_decode]:
         start = time.perf_counter()
-        model.eval_sequence(tokens[:n_prompt])
-        prompt_s = time.perf_counter() - start
-        offloaded = model.gpu_layer_count
-    return Result(threads, statistics.median(times) * 1e3, n_prompt / prompt_s, offloaded)
+        model.eval(token, state, out_state=state, out_logits=logits)
+        times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    model.eval_sequence(tokens[:n_prompt])
+    prompt_s = time.perf_counter() - start
+    offloaded = model.gpu_layer_count
+def peak_rss():
+    # VmHWM belongs to this program; ru_maxrss would carry the parent's peak across fork + exec.
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+print(json.dumps({"decode_ms": statistics.median(times) * 1e3, "prompt_tps": n_prompt / prompt_s, "gpu_layers": offloaded,
+                  "peak_rss_bytes": peak_rss()}))
+"""
+
+
+def bench_model(path: str, threads: int, n_decode: int, n_prompt: int, gpu_layers: int = 0) -> Result:
+    """Decode and prompt timings in a fresh process, so its peak RSS is the model's alone."""
+    import json
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_parent, os.environ.get("PYTHONPATH", "")]),
+               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", _BENCH_CHILD, path, str(threads), str(n_decode), str(n_prompt), str(gpu_layers)],
+                         capture_output=True, text=True, env=env, check=True)
+    return Result(threads=threads, **json.loads(out.stdout))
 
 
 def _on_gpu(name: str, gpu_layers: int, n_layer: int) -> bool:
@@ -189,13 +212,13 @@ def print_gpu_figures(path: str, r: Result, info: dict, n_prompt: int) -> None:
     print(line)
 
 
-def bench_file(path: str, n_embd: int, n_layer: int, n_vocab: int, type_name: str) -> None:
-    """Makes a random RWKV-7 model of the given shape in path (cached by the caller)."""
+def bench_file(path: str, n_embd: int, n_layer: int, n_vocab: int, type_name: str, arch: str = "7") -> None:
+    """Makes a random RWKV-7 (or 6) model of the given shape in path (cached by the caller)."""
     from .convert import convert_tensors
     from .quantize import quantize_model_file
     from .random_model import RandomCheckpoint
 
-    checkpoint = RandomCheckpoint(n_embd=n_embd, n_layer=n_layer, n_vocab=n_vocab)
+    checkpoint = RandomCheckpoint(n_embd=n_embd, n_layer=n_layer, n_vocab=n_vocab, arch=arch)
     if type_name in QUANT_TYPES:
         source = path + ".fp16.tmp"
         convert_tensors(checkpoint, source, "FP16", progress=True)
@@ -207,23 +230,57 @@ def bench_file(path: str, n_embd: int, n_layer: int, n_vocab: int, type_name: st
         convert_tensors(checkpoint, path, type_name, progress=True)
 
 
+def model_for_shape(shape: str, type_name: str, arch: str, cache_dir: str) -> str:
+    """A random model of a real shape, made once and kept in cache_dir."""
+    n_layer, n_embd = SHAPES[shape]
+    os.makedirs(cache_dir, exist_ok=True)
+    path = os.path.join(cache_dir, f"rwkv{arch}-{shape}-{type_name}.bin")
+    if not os.path.exists(path):
+        print(f"making a random RWKV-{arch} {shape} {type_name} model in {path} (once) ...", file=sys.stderr, flush=True)
+        bench_file(path, n_embd, n_layer, 65536, type_name, arch)
+    return path
+
+
+def measure(model: str, thread_counts: list[int], n_decode: int, n_prompt: int, gpu_layers: int = 0) -> dict:
+    """Everything `run` prints, as a dict (the --json output)."""
+    bytes_per_token, macs, quantized = weight_stats(model)
+    # Two-level 8-bit activations: two integer multiply-adds per weight.
+    ops_per_token = 2 * macs * (2 if quantized else 1)
+    rows = []
+    for threads in thread_counts:
+        bandwidth = measure_read_bandwidth(threads)
+        peak = measure_fp32_flops(threads) * (4 if quantized else 1)
+        r = bench_model(model, threads, n_decode, n_prompt, gpu_layers)
+        # The CPU's share: what the GPU does not read or compute (all of it without offload).
+        gpu_bytes, gpu_macs, _ = weight_stats(model, r.gpu_layers) if r.gpu_layers else (0, 0, False)
+        floor_ms = (bytes_per_token - gpu_bytes) / bandwidth * 1e3
+        achieved = r.prompt_tps * (ops_per_token - 2 * gpu_macs * (2 if quantized else 1))
+        rows.append({"threads": threads, "gpu_layers": r.gpu_layers, "result": r, "bandwidth_gbs": bandwidth / 1e9, "floor_ms": floor_ms,
+                     "decode_ms": r.decode_ms, "decode_of_floor": floor_ms / r.decode_ms,
+                     "prompt_tps": r.prompt_tps, "prompt_gops": achieved / 1e9, "peak_gops": peak / 1e9,
+                     "prompt_of_peak": achieved / peak, "peak_rss_bytes": r.peak_rss_bytes})
+    return {"model": model, "file_bytes": os.path.getsize(model), "bytes_per_token": bytes_per_token,
+            "quantized": quantized, "rows": rows}
+
+
 def run(model: Optional[str], shape: Optional[str], type_name: str, thread_counts: list[int],
-        n_decode: int, n_prompt: int, cache_dir: str, gpu_layers: int = 0) -> None:
+        n_decode: int, n_prompt: int, cache_dir: str, gpu_layers: int = 0, *, arch: str = "7", as_json: bool = False) -> dict:
+    import json
+
     from .model import system_info
 
     if model is None:
-        n_layer, n_embd = SHAPES[shape]
-        os.makedirs(cache_dir, exist_ok=True)
-        model = os.path.join(cache_dir, f"rwkv7-{shape}-{type_name}.bin")
-        if not os.path.exists(model):
-            print(f"making a random RWKV-7 {shape} {type_name} model in {model} (once) ...", flush=True)
-            bench_file(model, n_embd, n_layer, 65536, type_name)
-    bytes_per_token, macs, quantized = weight_stats(model)
-    print(f"model      {model} ({os.path.getsize(model) / 2**20:.0f} MiB, {bytes_per_token / 2**20:.0f} MiB read per token)")
-    print(f"library    {system_info()}")
-    info = None
+        model = model_for_shape(shape, type_name, arch, cache_dir)
+    result = measure(model, thread_counts, n_decode, n_prompt, gpu_layers)
+    result["system"] = system_info()
+    info = gpu_info() if gpu_layers > 0 else None
+    result["gpu"] = info
+    if as_json:
+        print(json.dumps(result, default=lambda value: None))
+        return result
+    print(f"model      {model} ({result['file_bytes'] / 2**20:.0f} MiB, {result['bytes_per_token'] / 2**20:.0f} MiB read per token)")
+    print(f"library    {result['system']}")
     if gpu_layers > 0:
-        info = gpu_info()
         if info is None:
             print(f"gpu        none: {gpu_unavailable_reason()}; every layer runs on the CPU")
         else:
@@ -231,33 +288,25 @@ def run(model: Optional[str], shape: Optional[str], type_name: str, thread_count
             print(f"gpu        {info['name']} (compute {major}.{minor}, {info['sm_count']} SMs, {info['clock_ghz']:.2f} GHz, "
                   f"{info['memory_bytes'] / 2**30:.0f} GiB, {info['memory_bandwidth_gbs']:.0f} GB/s, "
                   f"{info['fp32_tflops']:.1f} FP32 TFLOP/s)")
-    # Two-level 8-bit activations: two integer multiply-adds per weight.
-    ops_per_token = 2 * macs * (2 if quantized else 1)
-    peak_kind = "int8 (est. 4x FP32)" if quantized else "FP32 FMA"
+    peak_kind = "int8 (est. 4x FP32)" if result["quantized"] else "FP32 FMA"
     print(f"{'threads':>7} {'GB/s':>6} {'floor ms':>8} {'decode ms':>9} {'of floor':>8} | "
-          f"{'prompt tok/s':>12} {'GOP/s':>7} {'peak GOP/s':>10} {'of peak':>7}   ({peak_kind})")
-    results = []
-    for threads in thread_counts:
-        bandwidth = measure_read_bandwidth(threads)
-        peak = measure_fp32_flops(threads) * (4 if quantized else 1)
-        r = bench_model(model, threads, n_decode, n_prompt, gpu_layers)
-        results.append(r)
-        # The CPU's share: what the GPU does not read or compute (all of it without offload).
-        gpu_bytes, gpu_macs, _ = weight_stats(model, r.gpu_layers) if r.gpu_layers else (0, 0, False)
-        floor_ms = (bytes_per_token - gpu_bytes) / bandwidth * 1e3
-        achieved = r.prompt_tps * (ops_per_token - 2 * gpu_macs * (2 if quantized else 1))
-        if r.gpu_layers:
-            print(f"{'':7} {r.gpu_layers} GPU layers in use (of {gpu_layers} asked); the CPU columns count the CPU's part only")
-        print(f"{threads:7d} {bandwidth / 1e9:6.1f} {floor_ms:8.2f} {r.decode_ms:9.2f} {floor_ms / r.decode_ms:8.0%} | "
-              f"{r.prompt_tps:12.1f} {achieved / 1e9:7.1f} {peak / 1e9:10.1f} {achieved / peak:7.0%}")
-        if r.gpu_layers and info is not None:
-            print_gpu_figures(model, r, info, n_prompt)
-    if len(results) > 1:
-        print(f"one thread to {results[-1].threads}: decode x{results[0].decode_ms / results[-1].decode_ms:.2f}, "
-              f"prompt x{results[-1].prompt_tps / results[0].prompt_tps:.2f}")
-    if shape is not None and (shape, type_name) in PEERS_DECODE_MS and results[-1].threads == 2:
+          f"{'prompt tok/s':>12} {'GOP/s':>7} {'peak GOP/s':>10} {'of peak':>7} | {'peak RSS':>9}   ({peak_kind})")
+    for row in result["rows"]:
+        if row["gpu_layers"]:
+            print(f"{'':7} {row['gpu_layers']} GPU layers in use (of {gpu_layers} asked); the CPU columns count the CPU's part only")
+        print(f"{row['threads']:7d} {row['bandwidth_gbs']:6.1f} {row['floor_ms']:8.2f} {row['decode_ms']:9.2f} "
+              f"{row['decode_of_floor']:8.0%} | {row['prompt_tps']:12.1f} {row['prompt_gops']:7.1f} "
+              f"{row['peak_gops']:10.1f} {row['prompt_of_peak']:7.0%} | {row['peak_rss_bytes'] / 2**20:6.0f} MiB")
+        if row["gpu_layers"] and info is not None:
+            print_gpu_figures(model, row["result"], info, n_prompt)
+    rows = result["rows"]
+    if len(rows) > 1:
+        print(f"one thread to {rows[-1]['threads']}: decode x{rows[0]['decode_ms'] / rows[-1]['decode_ms']:.2f}, "
+              f"prompt x{rows[-1]['prompt_tps'] / rows[0]['prompt_tps']:.2f}")
+    if shape is not None and (shape, type_name) in PEERS_DECODE_MS and rows[-1]["threads"] == 2:
         (cpp_ms, llama_ms), (cpp_tps, llama_tps) = PEERS_DECODE_MS[shape, type_name], PEERS_PROMPT_TPS[shape, type_name]
-        r = results[-1]
-        print(f"peers (2 threads, same shape, measured on a 2-core Zen 4): decode rwkv.cpp {cpp_ms} ms (x{cpp_ms / r.decode_ms:.2f}), "
-              f"llama.cpp {llama_ms} ms (x{llama_ms / r.decode_ms:.2f}); prompt rwkv.cpp {cpp_tps} tok/s (x{r.prompt_tps / cpp_tps:.2f}), "
-              f"llama.cpp {llama_tps} tok/s (x{r.prompt_tps / llama_tps:.2f})")
+        r = rows[-1]
+        print(f"peers (2 threads, same shape, measured on a 2-core Zen 4): decode rwkv.cpp {cpp_ms} ms (x{cpp_ms / r['decode_ms']:.2f}), "
+              f"llama.cpp {llama_ms} ms (x{llama_ms / r['decode_ms']:.2f}); prompt rwkv.cpp {cpp_tps} tok/s (x{r['prompt_tps'] / cpp_tps:.2f}), "
+              f"llama.cpp {llama_tps} tok/s (x{r['prompt_tps'] / llama_tps:.2f})")
+    return result

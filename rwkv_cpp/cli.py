@@ -84,7 +84,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     cache_dir = args.cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "rwkv_cpp", "bench")
     if args.gpu_layers < 0:
         raise UsageError(f"--gpu-layers must be 0 or more, not {args.gpu_layers}")
-    run(args.model, args.shape, args.type, args.threads, args.decode_tokens, args.prompt_tokens, cache_dir, args.gpu_layers)
+    run(args.model, args.shape, args.type, args.threads, args.decode_tokens, args.prompt_tokens, cache_dir, args.gpu_layers,
+        arch=args.arch, as_json=args.json)
     return 0
 
 
@@ -265,6 +266,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     bench.add_argument("--decode-tokens", type=int, default=32)
     bench.add_argument("--prompt-tokens", type=int, default=512)
+    bench.add_argument("--arch", default="7", choices=["6", "7"], help="architecture of the random --shape model")
+    bench.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     bench.add_argument("--cache-dir", default=None)
     bench.add_argument("--gpu-layers", type=int, default=0, metavar="N",
                        help="the first N layers on the GPU (the head too when N > n_layer), reported against the GPU's peaks")

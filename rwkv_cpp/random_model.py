@@ -1,4 +1,4 @@
-"""Random RWKV-7 checkpoints of any shape (RWKV-LM tensor names), numpy only.
+"""Random RWKV-7 (and RWKV-6) checkpoints of any shape (RWKV-LM tensor names), numpy only.
 
 For benchmarks (`rwkv-cpp bench --shape 1.5B`) and for trying the tools without a download:
     python -m rwkv_cpp.random_model demo.safetensors
@@ -46,6 +46,34 @@ def v7_shapes(n_embd: int, n_layer: int, n_vocab: int, head_size: int = 64) -> d
     return shapes
 
 
+def v6_shapes(n_embd: int, n_layer: int, n_vocab: int, head_size: int = 64) -> dict[str, tuple[int, ...]]:
+    """Every tensor of an RWKV-6 checkpoint with its shape, in RWKV-LM's key order."""
+    C, H, F = n_embd, n_embd // head_size, int(n_embd * 3.5) // 32 * 32
+    shapes: dict[str, tuple[int, ...]] = {"emb.weight": (n_vocab, C)}
+    for i in range(n_layer):
+        p = f"blocks.{i}."
+        for name in ("ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias") + (("ln0.weight", "ln0.bias") if i == 0 else ()):
+            shapes[p + name] = (C,)
+        for name in ("x", "w", "k", "v", "r", "g"):
+            shapes[p + "att.time_maa_" + name] = (1, 1, C)
+        shapes[p + "att.time_maa_w1"] = (C, 5 * LORA)
+        shapes[p + "att.time_maa_w2"] = (5, LORA, C)
+        shapes[p + "att.time_decay"] = (1, 1, C)
+        shapes[p + "att.time_decay_w1"] = (C, 2 * LORA)
+        shapes[p + "att.time_decay_w2"] = (2 * LORA, C)
+        shapes[p + "att.time_faaaa"] = (H, head_size)
+        for name in ("receptance", "key", "value", "gate", "output"):
+            shapes[p + f"att.{name}.weight"] = (C, C)
+        shapes[p + "att.ln_x.weight"] = shapes[p + "att.ln_x.bias"] = (C,)
+        shapes[p + "ffn.time_maa_k"] = shapes[p + "ffn.time_maa_r"] = (1, 1, C)
+        shapes[p + "ffn.key.weight"] = (F, C)
+        shapes[p + "ffn.value.weight"] = (C, F)
+        shapes[p + "ffn.receptance.weight"] = (C, C)
+    shapes["ln_out.weight"] = shapes["ln_out.bias"] = (C,)
+    shapes["head.weight"] = (n_vocab, C)
+    return shapes
+
+
 def random_tensor(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """Values in the ranges trained models have, chosen by the tensor's role."""
     parts = name.split(".")
@@ -56,8 +84,16 @@ def random_tensor(name: str, shape: tuple[int, ...], rng: np.random.Generator) -
         values = 0.1 * rng.standard_normal(shape)
     elif last == "weight" and owner.startswith("ln"):  # ln0, ln1, ln2, ln_x, ln_out
         values = 1 + 0.1 * rng.standard_normal(shape)
-    elif last.startswith("x_"):
+    elif last.startswith("x_") or (last.startswith("time_maa_") and len(shape) == 3 and shape[:2] == (1, 1)):
         values = rng.uniform(0, 1, shape)
+    elif last == "time_decay":
+        values = rng.uniform(-6, 1, shape)
+    elif last == "time_faaaa":
+        values = 0.5 * rng.standard_normal(shape)
+    elif last in ("time_maa_w1", "time_decay_w1"):  # used as x @ w: fan-in is the rows
+        values = 0.1 * rng.standard_normal(shape) / np.sqrt(shape[0])
+    elif last in ("time_maa_w2", "time_decay_w2"):
+        values = 0.1 * rng.standard_normal(shape) / np.sqrt(shape[-2])
     elif last == "w0":
         values = rng.uniform(-6, -0.5, shape)
     elif last in ("k_k", "k_a"):
@@ -74,11 +110,14 @@ def random_tensor(name: str, shape: tuple[int, ...], rng: np.random.Generator) -
 class RandomCheckpoint(Mapping):
     """A read-only checkpoint whose tensors are generated when read (same seed, same values)."""
 
-    def __init__(self, *, n_embd: int, n_layer: int, n_vocab: int, head_size: int = 64, seed: int = 0):
+    def __init__(self, *, n_embd: int, n_layer: int, n_vocab: int, head_size: int = 64, seed: int = 0, arch: str = "7"):
         if n_embd % head_size:
             raise ValueError(f"n_embd {n_embd} is not a multiple of head_size {head_size}")
-        self.path = f"<random RWKV-7: {n_layer} layers, n_embd {n_embd}, vocabulary {n_vocab}>"
-        self._shapes = v7_shapes(n_embd, n_layer, n_vocab, head_size)
+        if arch not in ("6", "7"):
+            raise ValueError(f"random checkpoints are RWKV-6 or RWKV-7, not {arch!r}")
+        self.path = f"<random RWKV-{arch}: {n_layer} layers, n_embd {n_embd}, vocabulary {n_vocab}>"
+        shapes = v7_shapes if arch == "7" else v6_shapes
+        self._shapes = shapes(n_embd, n_layer, n_vocab, head_size)
         self._seed = seed
 
     def __getitem__(self, name: str) -> np.ndarray:
