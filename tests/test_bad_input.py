@@ -24,7 +24,11 @@ from typing import List, NamedTuple, Optional, Tuple
 import numpy as np
 import pytest
 
+import rwkv_cpp
+
 REPO = Path(__file__).resolve().parent.parent
+# Where the rwkv_cpp under test lives (installed or the checkout): child processes import it.
+PACKAGE_PARENT = Path(rwkv_cpp.__file__).resolve().parent.parent
 MAGIC = 0x67676D66
 HEADER_BYTES = 24
 TYPE_BYTES = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 7: (32, 22), 8: (32, 24), 9: (32, 34)}
@@ -185,7 +189,7 @@ def run_worker(tmp_path: Path, spec: dict) -> List[dict]:
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps(spec))
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), env.get("PYTHONPATH")]))
     try:
         proc = subprocess.run(
             [sys.executable, __file__, "worker", str(spec_path)],
@@ -358,7 +362,7 @@ def test_fifo_does_not_hang(tmp_path):
         "try:\n    rwkv_cpp.Model(sys.argv[1])\n"
         "except rwkv_cpp.ModelFileError as e:\n    print(e.code, e)\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")])))
     try:
         proc = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=30, env=env)
     except subprocess.TimeoutExpired:

@@ -24,6 +24,8 @@ from rwkv_cpp.convert import ConversionError, convert_tensors
 from rwkv_cpp.random_model import RandomCheckpoint
 
 REPO = Path(__file__).resolve().parent.parent
+# Where the rwkv_cpp under test lives (installed or the checkout): child processes import it.
+PACKAGE_PARENT = Path(rwkv_cpp.__file__).resolve().parent.parent
 N_VOCAB = 256
 
 
@@ -210,7 +212,7 @@ def test_fifo_as_vocabulary_or_state_does_not_hang(model, tmp_path):
                 print(error.code, error)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={**os.environ, "PYTHONPATH": str(PACKAGE_PARENT)})
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 2 and all(line.startswith("514 ") and "not a regular file" in line for line in lines), lines
@@ -265,7 +267,7 @@ def run_with_small_disk(tmp_path: Path, job: str, source: Path) -> dict:
     command = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", shell, "sh", str(disk),
                sys.executable, "-c", WRITE_IN_SMALL_DISK, job, str(source), str(disk)]
     env = {name: value for name, value in os.environ.items() if name != "LD_PRELOAD"}
-    env.update(PYTHONPATH=str(REPO), INNER_PRELOAD=os.environ.get("LD_PRELOAD", ""))
+    env.update(PYTHONPATH=str(PACKAGE_PARENT), INNER_PRELOAD=os.environ.get("LD_PRELOAD", ""))
     proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     if proc.returncode == 77 or (proc.returncode != 0 and proc.stderr.startswith("unshare:")):
         pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
