@@ -179,6 +179,15 @@ static void multiply_inplace(float * x, const float * y, size_t n) {
 
 #define BUF(name) (ctx->buffers[name])
 
+/* v6/v7 token shift as a difference: sx - xx, in place in BUF_SX. */
+static float * shift_delta(struct rwkv_context * ctx, size_t n) {
+    float * delta = BUF(BUF_SX);
+    for (size_t i = 0; i < n; i++) {
+        delta[i] -= BUF(BUF_XX)[i];
+    }
+    return delta;
+}
+
 /* ---- time mixing, one function per version ---- */
 
 static void time_mix_v4(struct rwkv_context * ctx, const struct rwkv_layer * l, float * layer_state, size_t T) {
@@ -289,10 +298,7 @@ static void time_mix_v5(struct rwkv_context * ctx, const struct rwkv_layer * l, 
 static void time_mix_v6(struct rwkv_context * ctx, const struct rwkv_layer * l, float * layer_state, size_t T) {
     const size_t C = ctx->model->n_embed;
     const size_t d_mix = l->att_maa_w2.n_in;
-    float * delta = BUF(BUF_SX);  /* sx - xx, in place */
-    for (size_t i = 0; i < T * C; i++) {
-        delta[i] -= BUF(BUF_XX)[i];
-    }
+    float * delta = shift_delta(ctx, T * C);
     /* Data-dependent mixing: five corrections m_j = W2_j tanh(W1 (xx + delta * maa_x))_j. */
     delta_mix(BUF(BUF_XX), delta, l->att_maa_x, 0, T, C, BUF(BUF_IN5));
     float * hidden = ctx->lora_hidden;
@@ -342,10 +348,7 @@ static void lora(struct rwkv_context * ctx, const struct rwkv_matrix * down, con
 static void time_mix_v7(struct rwkv_context * ctx, const struct rwkv_layer * l, float * layer_state, size_t T, bool first_layer) {
     const struct rwkv_model * m = ctx->model;
     const size_t C = m->n_embed, H = m->head_count, N = m->head_size;
-    float * delta = BUF(BUF_SX);
-    for (size_t i = 0; i < T * C; i++) {
-        delta[i] -= BUF(BUF_XX)[i];
-    }
+    float * delta = shift_delta(ctx, T * C);
     static const enum rwkv_buffer inputs[6] = {BUF_IN0, BUF_IN1, BUF_IN2, BUF_IN3, BUF_IN4, BUF_IN5};  /* r w k v a g */
     for (size_t j = 0; j < 6; j++) {
         delta_mix(BUF(BUF_XX), delta, l->att_x_rwkvag + j * C, 0, T, C, BUF(inputs[j]));
@@ -409,10 +412,7 @@ static void channel_mix(struct rwkv_context * ctx, const struct rwkv_layer * l, 
     const size_t C = m->n_embed, F = m->n_ffn;
     float * key_in = BUF(BUF_IN0), * receptance_in = BUF(BUF_IN1);
     if (m->arch_major >= 6) {
-        float * delta = BUF(BUF_SX);
-        for (size_t i = 0; i < T * C; i++) {
-            delta[i] -= BUF(BUF_XX)[i];
-        }
+        float * delta = shift_delta(ctx, T * C);
         delta_mix(BUF(BUF_XX), delta, l->ffn_mix_k, 0, T, C, key_in);
         if (m->arch_major == 6) {
             delta_mix(BUF(BUF_XX), delta, l->ffn_mix_r, 0, T, C, receptance_in);
