@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "quant.h"
+#include "tensor_types.h"
 
 struct rwkv_kernels {
     const char * name;
@@ -36,6 +37,16 @@ struct rwkv_kernels {
     void (*dot_quant_tokens[RWKV_TYPE_COUNT])(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks,
                                                size_t T, float * y, size_t y_stride);
 };
+
+/* The five quantized types' entries of a table, from functions named PREFIX##q4_0##SUFFIX etc. */
+#define RWKV_QUANT_ENTRIES(PREFIX, SUFFIX)            \
+    {                                                 \
+        [RWKV_TYPE_Q4_0] = PREFIX##q4_0##SUFFIX,      \
+        [RWKV_TYPE_Q4_1] = PREFIX##q4_1##SUFFIX,      \
+        [RWKV_TYPE_Q5_0] = PREFIX##q5_0##SUFFIX,      \
+        [RWKV_TYPE_Q5_1] = PREFIX##q5_1##SUFFIX,      \
+        [RWKV_TYPE_Q8_0] = PREFIX##q8_0##SUFFIX,      \
+    }
 
 /* Portable versions of the sequence-mode entries, built on a table's single dot products
  * (the scalar table uses them; SIMD tables use them for leftovers). */

@@ -221,21 +221,9 @@ const struct rwkv_kernels rwkv_kernels_avx512 = {
     .dot_f32 = dot_f32,
     .dot_f16 = dot_f16,
     .f16_to_f32 = f16_to_f32,
-    .dot_quant = {
-        [RWKV_TYPE_Q4_0] = dot_q4_0,
-        [RWKV_TYPE_Q4_1] = dot_q4_1,
-        [RWKV_TYPE_Q5_0] = dot_q5_0,
-        [RWKV_TYPE_Q5_1] = dot_q5_1,
-        [RWKV_TYPE_Q8_0] = dot_q8_0,
-    },
+    .dot_quant = RWKV_QUANT_ENTRIES(dot_, ),
     .gemm_f32 = gemm_f32,
     .wkv5 = wkv5,
     .wkv7 = wkv7,
-    .dot_quant_tokens = {
-        [RWKV_TYPE_Q4_0] = dot_q4_0_tokens,
-        [RWKV_TYPE_Q4_1] = dot_q4_1_tokens,
-        [RWKV_TYPE_Q5_0] = dot_q5_0_tokens,
-        [RWKV_TYPE_Q5_1] = dot_q5_1_tokens,
-        [RWKV_TYPE_Q8_0] = dot_q8_0_tokens,
-    },
+    .dot_quant_tokens = RWKV_QUANT_ENTRIES(dot_, _tokens),
 };

@@ -157,21 +157,9 @@ const struct rwkv_kernels rwkv_kernels_scalar = {
     .dot_f32 = dot_f32,
     .dot_f16 = dot_f16,
     .f16_to_f32 = f16_to_f32,
-    .dot_quant = {
-        [RWKV_TYPE_Q4_0] = rwkv_dot_q4_0_scalar,
-        [RWKV_TYPE_Q4_1] = rwkv_dot_q4_1_scalar,
-        [RWKV_TYPE_Q5_0] = rwkv_dot_q5_0_scalar,
-        [RWKV_TYPE_Q5_1] = rwkv_dot_q5_1_scalar,
-        [RWKV_TYPE_Q8_0] = rwkv_dot_q8_0_scalar,
-    },
+    .dot_quant = RWKV_QUANT_ENTRIES(rwkv_dot_, _scalar),
     .gemm_f32 = gemm_f32,
     .wkv5 = rwkv_wkv5,
     .wkv7 = rwkv_wkv7,
-    .dot_quant_tokens = {
-        [RWKV_TYPE_Q4_0] = dot_q4_0_tokens,
-        [RWKV_TYPE_Q4_1] = dot_q4_1_tokens,
-        [RWKV_TYPE_Q5_0] = dot_q5_0_tokens,
-        [RWKV_TYPE_Q5_1] = dot_q5_1_tokens,
-        [RWKV_TYPE_Q8_0] = dot_q8_0_tokens,
-    },
+    .dot_quant_tokens = RWKV_QUANT_ENTRIES(dot_, _tokens),
 };
