@@ -206,10 +206,6 @@ void rwkv_threadpool_free(struct rwkv_threadpool * pool) {
     free(pool);
 }
 
-uint32_t rwkv_threadpool_size(const struct rwkv_threadpool * pool) {
-    return pool->n_threads;
-}
-
 void rwkv_threadpool_run(struct rwkv_threadpool * pool, rwkv_task_fn fn, void * arg) {
     if (pool->n_threads == 1) {
         fn(arg, 0, 1);

@@ -15,7 +15,6 @@ typedef void (*rwkv_task_fn)(void * arg, uint32_t thread_index, uint32_t n_threa
 /* n_threads counts the caller: 1 starts no thread. NULL when threads cannot be created. */
 struct rwkv_threadpool * rwkv_threadpool_create(uint32_t n_threads);
 void rwkv_threadpool_free(struct rwkv_threadpool * pool);
-uint32_t rwkv_threadpool_size(const struct rwkv_threadpool * pool);
 
 /* Runs fn(arg, i, n) on the caller (i == 0) and on the workers (i in 1..n-1) that join before
  * the caller is done; returns when everyone inside has returned. fn must take its pieces with
