@@ -109,3 +109,13 @@ def test_bad_input_exits_2_with_one_line(files, args, message) -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert message in lines[0]
+
+
+def test_generate_uses_the_shipped_demo_model() -> None:
+    """The README's first command: no model given, the Shakespeare demo model answers."""
+    result = cli("generate", "ROMEO:", "--max-tokens", "60", "--seed", "1", "--temperature", "0.8")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout[len("ROMEO:"):]
+    assert result.stdout.startswith("ROMEO:") and len(text) > 20
+    letters = sum(c.isalpha() or c in " \n,.;:'!?-" for c in text)
+    assert letters / len(text) > 0.9, text  # words and lines, not byte noise
