@@ -25,6 +25,7 @@ import torch
 from gguf.quants import dequantize as gguf_dequantize
 
 import rwkv_cpp
+from test_reference import relative_state_error, run_token_by_token
 from reference import ARCHS
 from reference.oracle import RUN_ORACLE, ReferenceJob, run_references
 from rwkv_cpp.convert import convert_checkpoint
@@ -181,21 +182,6 @@ def quantized_cases(reference_cases, tmp_path_factory) -> dict[tuple[str, str], 
             cases[arch, variant] = QuantizedCase(arch, variant, path, tokens, reference["logits"],
                                                  reference["states"], logits_fp32)
     return cases
-
-
-def run_token_by_token(model: rwkv_cpp.Model, tokens) -> tuple[np.ndarray, np.ndarray]:
-    logits = np.empty((len(tokens), model.n_vocab), np.float32)
-    states = np.empty((len(tokens), model.state_len), np.float32)
-    state = None
-    for i, token in enumerate(tokens):
-        logits[i], state = model.eval(int(token), state)
-        states[i] = state
-    return logits, states
-
-
-def relative_state_error(ours: np.ndarray, reference: np.ndarray) -> float:
-    scale = np.maximum(np.abs(reference).max(axis=1, keepdims=True), 1.0)
-    return float((np.abs(ours - reference) / scale).max())
 
 
 # ---- the engine against the reference on the same (dequantized) weights ----

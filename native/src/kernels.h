@@ -48,6 +48,17 @@ struct rwkv_kernels {
         [RWKV_TYPE_Q8_0] = PREFIX##q8_0##SUFFIX,      \
     }
 
+/* The scalar table's quantized sequence-mode entries (one token after another), which tables
+ * without integer SIMD kernels (NEON for now) use too. */
+#define RWKV_DECLARE_DOT_QUANT_TOKENS(TYPE) \
+    void rwkv_dot_##TYPE##_tokens_scalar(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks, \
+                                         size_t T, float * y, size_t y_stride);
+RWKV_DECLARE_DOT_QUANT_TOKENS(q4_0)
+RWKV_DECLARE_DOT_QUANT_TOKENS(q4_1)
+RWKV_DECLARE_DOT_QUANT_TOKENS(q5_0)
+RWKV_DECLARE_DOT_QUANT_TOKENS(q5_1)
+RWKV_DECLARE_DOT_QUANT_TOKENS(q8_0)
+
 /* Portable versions of the sequence-mode entries, built on a table's single dot products
  * (the scalar table uses them; SIMD tables use them for leftovers). */
 void rwkv_gemm_f32_generic(const struct rwkv_kernels * k, const float * w, size_t w_stride, size_t n_rows,

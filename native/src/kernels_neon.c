@@ -70,19 +70,6 @@ static void gemm_f32(const float * w, size_t w_stride, size_t n_rows, const floa
 }
 
 /* No NEON integer dot kernels yet: quantized rows go through the scalar reference. */
-#define DEFINE_DOT_QUANT_TOKENS(NAME, DOT)                                                          \
-    static void NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks, size_t T, \
-                     float * y, size_t y_stride) {                                                  \
-        for (size_t t = 0; t < T; t++) {                                                            \
-            y[t * y_stride] = DOT(row, x + t * n_blocks, n_blocks);                                  \
-        }                                                                                           \
-    }
-DEFINE_DOT_QUANT_TOKENS(dot_q4_0_tokens, rwkv_dot_q4_0_scalar)
-DEFINE_DOT_QUANT_TOKENS(dot_q4_1_tokens, rwkv_dot_q4_1_scalar)
-DEFINE_DOT_QUANT_TOKENS(dot_q5_0_tokens, rwkv_dot_q5_0_scalar)
-DEFINE_DOT_QUANT_TOKENS(dot_q5_1_tokens, rwkv_dot_q5_1_scalar)
-DEFINE_DOT_QUANT_TOKENS(dot_q8_0_tokens, rwkv_dot_q8_0_scalar)
-
 const struct rwkv_kernels rwkv_kernels_neon = {
     .name = "neon",
     .dot_f32 = dot_f32,
@@ -92,7 +79,7 @@ const struct rwkv_kernels rwkv_kernels_neon = {
     .gemm_f32 = gemm_f32,
     .wkv5 = rwkv_wkv5,
     .wkv7 = rwkv_wkv7,
-    .dot_quant_tokens = RWKV_QUANT_ENTRIES(dot_, _tokens),
+    .dot_quant_tokens = RWKV_QUANT_ENTRIES(rwkv_dot_, _tokens_scalar),
 };
 
 #else

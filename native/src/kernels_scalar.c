@@ -140,17 +140,17 @@ static void gemm_f32(const float * w, size_t w_stride, size_t n_rows, const floa
 }
 
 #define DEFINE_DOT_QUANT_TOKENS(NAME, DOT)                                                          \
-    static void NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks, size_t T, \
+    void NAME(const uint8_t * row, const struct rwkv_q8_block * x, size_t n_blocks, size_t T, \
                      float * y, size_t y_stride) {                                                  \
         for (size_t t = 0; t < T; t++) {                                                            \
             y[t * y_stride] = DOT(row, x + t * n_blocks, n_blocks);                                  \
         }                                                                                           \
     }
-DEFINE_DOT_QUANT_TOKENS(dot_q4_0_tokens, rwkv_dot_q4_0_scalar)
-DEFINE_DOT_QUANT_TOKENS(dot_q4_1_tokens, rwkv_dot_q4_1_scalar)
-DEFINE_DOT_QUANT_TOKENS(dot_q5_0_tokens, rwkv_dot_q5_0_scalar)
-DEFINE_DOT_QUANT_TOKENS(dot_q5_1_tokens, rwkv_dot_q5_1_scalar)
-DEFINE_DOT_QUANT_TOKENS(dot_q8_0_tokens, rwkv_dot_q8_0_scalar)
+DEFINE_DOT_QUANT_TOKENS(rwkv_dot_q4_0_tokens_scalar, rwkv_dot_q4_0_scalar)
+DEFINE_DOT_QUANT_TOKENS(rwkv_dot_q4_1_tokens_scalar, rwkv_dot_q4_1_scalar)
+DEFINE_DOT_QUANT_TOKENS(rwkv_dot_q5_0_tokens_scalar, rwkv_dot_q5_0_scalar)
+DEFINE_DOT_QUANT_TOKENS(rwkv_dot_q5_1_tokens_scalar, rwkv_dot_q5_1_scalar)
+DEFINE_DOT_QUANT_TOKENS(rwkv_dot_q8_0_tokens_scalar, rwkv_dot_q8_0_scalar)
 
 const struct rwkv_kernels rwkv_kernels_scalar = {
     .name = "scalar",
@@ -161,5 +161,5 @@ const struct rwkv_kernels rwkv_kernels_scalar = {
     .gemm_f32 = gemm_f32,
     .wkv5 = rwkv_wkv5,
     .wkv7 = rwkv_wkv7,
-    .dot_quant_tokens = RWKV_QUANT_ENTRIES(dot_, _tokens),
+    .dot_quant_tokens = RWKV_QUANT_ENTRIES(rwkv_dot_, _tokens_scalar),
 };
